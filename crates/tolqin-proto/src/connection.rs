@@ -1,0 +1,904 @@
+//! The connection state machine: bytes in, events out, bytes to send out.
+//!
+//! ```text
+//!                 client: Connection::client(handshake)     server: Connection::server()
+//!                                   |                                   |
+//!                                   v                                   v
+//!   +------------------------------------------------------------------------------+
+//!   | Connecting   client: request queued, waiting for the 101 response            |
+//!   |              server: waiting for the request, then for accept() / reject()   |
+//!   +------------------------------------------------------------------------------+
+//!        | 101 verified / accept()                   | handshake failed / reject()
+//!        v                                            |
+//!   +---------+   close() sent by us    +---------+   |
+//!   |  Open   | ----------------------> | Closing |   |
+//!   +---------+                         +---------+   |
+//!        | peer's close received,            | peer's close received
+//!        | echo queued; or protocol          | (close handshake complete);
+//!        | error, close frame queued         | or protocol error
+//!        v                                   v        v
+//!   +------------------------------------------------------------------------------+
+//!   | Closed       no frame is parsed or may be sent; flush data_to_send(), then   |
+//!   |              close the transport (RFC 6455 7.1.1: the server closes first)   |
+//!   +------------------------------------------------------------------------------+
+//! ```
+//!
+//! `Connection::new(role, config)` starts directly in `Open`, for connections whose handshake
+//! was done elsewhere (for example by hyper).
+//!
+//! A protocol error "fails the WebSocket connection" (RFC 6455 7.1.7): the close frame with the
+//! code that [`ProtocolError::close_code`] gives is queued, the state becomes `Closed`, and the
+//! close is unclean. The mapping from error to close code lives only here.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::close::{CloseCode, CloseFrame, ClosePayloadError, MAX_REASON_LEN, truncate_utf8};
+use crate::config::Config;
+use crate::frame::{FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::handshake::{self, ClientHandshake, Extension, HandshakeError, ValidRequest};
+use crate::mask::apply_mask;
+use crate::message::{AssemblyError, Assembler, Message, Utf8Bytes};
+
+/// Which end of the connection this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The client: masks every frame it sends; receives unmasked frames.
+    Client,
+    /// The server: receives masked frames only; never masks.
+    Server,
+}
+
+/// The connection's state (the browser's `readyState` 0-3, with `Closed` meaning the protocol is
+/// done and only the transport remains to be closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    /// The opening handshake is in progress.
+    Connecting,
+    /// Messages may be sent and received.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    Closing,
+    /// The close handshake is done, or the connection failed.
+    Closed,
+}
+
+/// A valid upgrade request that the server must [`Connection::accept`] or [`Connection::reject`].
+#[derive(Debug)]
+pub struct UpgradeRequest {
+    /// The request as received.
+    pub request: http::Request<()>,
+    /// What the handshake checks extracted: key, origin, offered subprotocols and extensions.
+    pub valid: ValidRequest,
+}
+
+/// Something that happened on the connection.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Server: a valid upgrade request arrived; call [`Connection::accept`] or
+    /// [`Connection::reject`].
+    Request(Box<UpgradeRequest>),
+    /// Client: the server accepted the handshake; the connection is open.
+    Open(Box<http::Response<()>>),
+    /// A complete data message.
+    Message(Message),
+    /// A ping (already answered when [`Config::auto_pong`] is on and we have not sent a close).
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's close frame. If we had not sent a close, the echo is queued.
+    Close(CloseFrame),
+    /// The opening handshake failed. A server has queued the HTTP error response.
+    HandshakeFailed(HandshakeError),
+    /// The peer violated the protocol; the close frame with [`ProtocolError::close_code`] is
+    /// queued and the connection is `Closed`.
+    Error(ProtocolError),
+}
+
+/// A protocol violation by the peer, and the close code it calls for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The frame header's length encoding is invalid.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// RFC 6455 5.2: a reserved opcode.
+    #[error("reserved opcode {0:#x}")]
+    ReservedOpcode(u8),
+    /// RFC 6455 5.2: a reserved bit set that no extension negotiated.
+    #[error("reserved bits {0:#05b} set without a negotiated extension")]
+    ReservedBits(u8),
+    /// RFC 6455 5.5: control frames must not be fragmented.
+    #[error("fragmented control frame")]
+    FragmentedControl,
+    /// RFC 6455 5.5: control frames carry at most 125 bytes.
+    #[error("control frame of {0} bytes")]
+    ControlTooLong(u64),
+    /// RFC 6455 5.1: a server must fail on an unmasked client frame.
+    #[error("unmasked frame from client")]
+    UnmaskedClientFrame,
+    /// RFC 6455 5.1: a client must fail on a masked server frame.
+    #[error("masked frame from server")]
+    MaskedServerFrame,
+    /// RFC 6455 5.4: a continuation frame with no message in progress.
+    #[error("continuation frame without a message in progress")]
+    UnexpectedContinuation,
+    /// RFC 6455 5.4: a new data frame while a fragmented message is in progress.
+    #[error("new message while a fragmented message is in progress")]
+    ExpectedContinuation,
+    /// RFC 6455 5.5.1: an invalid close frame payload.
+    #[error(transparent)]
+    ClosePayload(#[from] ClosePayloadError),
+    /// A frame larger than [`Config::max_frame_size`].
+    #[error("frame of {len} bytes exceeds the limit of {limit}")]
+    FrameTooBig {
+        /// The frame's announced payload length.
+        len: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// A message over [`Config::max_message_size`] or [`Config::max_fragments`].
+    #[error(transparent)]
+    Message(#[from] AssemblyError),
+}
+
+impl ProtocolError {
+    /// The close code this error calls for (RFC 6455 7.4.1): 1007 for invalid UTF-8, 1009 for
+    /// size limits, 1002 for everything else.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            ProtocolError::ClosePayload(ClosePayloadError::InvalidReason)
+            | ProtocolError::Message(AssemblyError::InvalidUtf8) => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::FrameTooBig { .. }
+            | ProtocolError::Message(AssemblyError::TooBig { .. })
+            | ProtocolError::Message(AssemblyError::TooManyFragments { .. }) => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// Why something can't be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The opening handshake is not complete (the browser's `InvalidStateError`).
+    #[error("the connection is not open yet")]
+    NotOpen,
+    /// A close frame was already sent; nothing may follow it (RFC 6455 5.5.1).
+    #[error("the connection is closing or closed")]
+    Closed,
+    /// RFC 6455 5.5: control frame payloads are at most 125 bytes.
+    #[error("control frame payload of {0} bytes (at most 125)")]
+    ControlTooLong(usize),
+    /// The browser's `close()` accepts only 1000 and 3000-4999.
+    #[error("close code {0} may not be sent by an application (1000 or 3000-4999)")]
+    InvalidCloseCode(u16),
+    /// The browser's `close()` accepts a reason of at most 123 bytes of UTF-8.
+    #[error("close reason of {0} bytes (at most 123)")]
+    ReasonTooLong(usize),
+    /// `accept` / `reject` called when no upgrade request is waiting for a decision.
+    #[error("no upgrade request is waiting for accept or reject")]
+    NoPendingRequest,
+}
+
+/// How the connection ended, as the browser's `CloseEvent` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The peer's close code; 1005 if its close frame had none; 1006 if no close frame was
+    /// received or the connection failed.
+    pub code: CloseCode,
+    /// The peer's close reason.
+    pub reason: Utf8Bytes,
+    /// Whether the close handshake completed: both close frames exchanged, no failure.
+    pub was_clean: bool,
+}
+
+/// A frame in the output queue: the encoded header inline, the payload shared.
+#[derive(Debug)]
+struct OutFrame {
+    head: [u8; MAX_HEADER_LEN],
+    head_len: u8,
+    payload: Bytes,
+    /// Whether the payload counts toward `buffered_amount` (application data).
+    counted: bool,
+}
+
+impl OutFrame {
+    fn len(&self) -> usize {
+        self.head_len as usize + self.payload.len()
+    }
+}
+
+/// The output queue. Control frames (ping, pong) wait in `control` and are moved to the front
+/// whenever no frame is partly written, so they never wait behind unstarted data frames.
+#[derive(Debug, Default)]
+struct Outgoing {
+    queue: VecDeque<OutFrame>,
+    control: VecDeque<OutFrame>,
+    /// Bytes of `queue.front()` already written.
+    offset: usize,
+    /// Application payload bytes not yet written.
+    buffered: usize,
+    /// All bytes not yet written.
+    pending: usize,
+}
+
+impl Outgoing {
+    fn push(&mut self, frame: OutFrame, control: bool) {
+        self.pending += frame.len();
+        if frame.counted {
+            self.buffered += frame.payload.len();
+        }
+        if control {
+            self.control.push_back(frame);
+        } else {
+            self.queue.push_back(frame);
+        }
+    }
+
+    fn promote_control(&mut self) {
+        if self.offset == 0 {
+            while let Some(frame) = self.control.pop_back() {
+                self.queue.push_front(frame);
+            }
+        }
+    }
+
+    fn fill<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        let mut skip = self.offset;
+        for frame in self.queue.iter() {
+            for part in [&frame.head[..frame.head_len as usize], &frame.payload[..]] {
+                if n == dst.len() {
+                    return n;
+                }
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                dst[n] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn take_all(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.pending);
+        loop {
+            self.promote_control();
+            if self.queue.is_empty() {
+                break;
+            }
+            let mut skip = self.offset;
+            for frame in self.queue.drain(..) {
+                for part in [&frame.head[..frame.head_len as usize], &frame.payload[..]] {
+                    let from = skip.min(part.len());
+                    skip -= from;
+                    out.extend_from_slice(&part[from..]);
+                }
+            }
+            self.offset = 0;
+        }
+        self.buffered = 0;
+        self.pending = 0;
+        out
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.pending -= n.min(self.pending);
+        while n > 0 {
+            let Some(front) = self.queue.front() else { break };
+            let head = front.head_len as usize;
+            let len = front.len();
+            let take = n.min(len - self.offset);
+            if front.counted {
+                // Payload bytes within [offset, offset + take).
+                let start = self.offset.max(head);
+                let end = (self.offset + take).max(head);
+                self.buffered -= end - start;
+            }
+            self.offset += take;
+            n -= take;
+            if self.offset == len {
+                self.queue.pop_front();
+                self.offset = 0;
+            }
+        }
+    }
+}
+
+/// A WebSocket connection with no I/O: feed it bytes, take events and bytes to send.
+///
+/// See the [module documentation](self) for the state diagram.
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    state: State,
+    config: Config,
+    rbuf: BytesMut,
+    /// The frame whose header is parsed and whose payload is still arriving, and how many of
+    /// its payload bytes are already unmasked.
+    current: Option<(FrameHeader, usize)>,
+    assembler: Assembler,
+    out: Outgoing,
+    /// Reusable buffer the client masks outgoing payloads into.
+    mask_arena: BytesMut,
+    /// Reserved bits that negotiated extensions allow.
+    allowed_rsv: u8,
+    close_sent: bool,
+    close_received: Option<CloseFrame>,
+    failed: bool,
+    client_handshake: Option<Box<ClientHandshake>>,
+    awaiting_decision: bool,
+    protocol: Option<String>,
+    extensions: Vec<Extension>,
+}
+
+impl Connection {
+    /// A connection whose opening handshake is already done: the state is `Open`.
+    pub fn new(role: Role, config: Config) -> Self {
+        Connection {
+            role,
+            state: State::Open,
+            config,
+            rbuf: BytesMut::new(),
+            current: None,
+            assembler: Assembler::new(),
+            out: Outgoing::default(),
+            mask_arena: BytesMut::new(),
+            allowed_rsv: 0,
+            close_sent: false,
+            close_received: None,
+            failed: false,
+            client_handshake: None,
+            awaiting_decision: false,
+            protocol: None,
+            extensions: Vec::new(),
+        }
+    }
+
+    /// A client connection that starts with the opening handshake: the request is queued in
+    /// [`Connection::data_to_send`], and [`Event::Open`] comes once the response is verified.
+    pub fn client(handshake: ClientHandshake, config: Config) -> Self {
+        let mut conn = Connection::new(Role::Client, config);
+        conn.state = State::Connecting;
+        let mut request = Vec::with_capacity(256);
+        handshake.encode(&mut request);
+        conn.push_raw(Bytes::from(request));
+        conn.client_handshake = Some(Box::new(handshake));
+        conn
+    }
+
+    /// A server connection that starts by reading the opening handshake request:
+    /// [`Event::Request`] comes once a valid request arrived.
+    pub fn server(config: Config) -> Self {
+        let mut conn = Connection::new(Role::Server, config);
+        conn.state = State::Connecting;
+        conn
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The negotiated extensions.
+    pub fn extensions(&self) -> &[Extension] {
+        &self.extensions
+    }
+
+    /// Application payload bytes queued and not yet written (the browser's `bufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        self.out.buffered
+    }
+
+    /// All bytes queued and not yet written, framing included.
+    pub fn pending_bytes(&self) -> usize {
+        self.out.pending
+    }
+
+    /// Whether there is anything to write.
+    pub fn wants_write(&self) -> bool {
+        self.out.pending > 0
+    }
+
+    /// Whether we have sent (queued) a close frame.
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// The peer's close frame, once received.
+    pub fn close_received(&self) -> Option<&CloseFrame> {
+        self.close_received.as_ref()
+    }
+
+    /// How the connection ended (meaningful once `Closed`).
+    pub fn close_info(&self) -> CloseInfo {
+        match &self.close_received {
+            Some(frame) if !self.failed => CloseInfo {
+                code: frame.code,
+                reason: frame.reason.clone(),
+                was_clean: self.close_sent,
+            },
+            _ => CloseInfo { code: CloseCode::ABNORMAL, reason: Utf8Bytes::default(), was_clean: false },
+        }
+    }
+
+    // ----- input -----
+
+    /// Appends received bytes. Events are parsed lazily by [`Connection::next_event`].
+    pub fn receive(&mut self, data: &[u8]) {
+        if self.state != State::Closed {
+            self.rbuf.extend_from_slice(data);
+        }
+    }
+
+    /// The read buffer, for adapters that read from their transport straight into it
+    /// (no copy). Append only; then call [`Connection::next_event`].
+    pub fn read_buffer(&mut self) -> &mut BytesMut {
+        &mut self.rbuf
+    }
+
+    /// Bytes still missing to complete the frame in progress (0 between frames): an adapter
+    /// can reserve this much in [`Connection::read_buffer`] and read the payload in one go.
+    pub fn frame_bytes_missing(&self) -> usize {
+        match &self.current {
+            Some((h, _)) => (h.payload_len as usize).saturating_sub(self.rbuf.len()),
+            None => 0,
+        }
+    }
+
+    /// Releases the read buffer's memory when nothing is buffered (an idle connection should
+    /// hold almost nothing).
+    pub fn shrink_read_buffer(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = BytesMut::new();
+        }
+        if self.out.pending == 0 && self.mask_arena.capacity() > 0 {
+            self.mask_arena = BytesMut::new();
+        }
+    }
+
+    /// The transport reached end of file. Unless the close handshake was done, the connection
+    /// ends uncleanly (close code 1006).
+    pub fn receive_eof(&mut self) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.failed = self.close_received.is_none() || self.failed;
+        }
+        self.rbuf = BytesMut::new();
+        self.current = None;
+    }
+
+    /// The next event parsed from the bytes received so far, or `None` if more bytes are
+    /// needed (or the connection is closed).
+    pub fn next_event(&mut self) -> Option<Event> {
+        match self.state {
+            State::Connecting => match self.role {
+                Role::Server => self.read_request(),
+                Role::Client => self.read_response(),
+            },
+            State::Open | State::Closing => self.read_frame(),
+            State::Closed => None,
+        }
+    }
+
+    fn read_request(&mut self) -> Option<Event> {
+        if self.awaiting_decision {
+            return None;
+        }
+        let parsed = handshake::parse_request(&self.rbuf, &self.config)
+            .and_then(|p| p.map(|(req, n)| handshake::validate_request(&req).map(|v| (req, v, n))).transpose());
+        match parsed {
+            Ok(None) => None,
+            Ok(Some((request, valid, n))) => {
+                self.rbuf.advance(n);
+                self.awaiting_decision = true;
+                Some(Event::Request(Box::new(UpgradeRequest { request, valid })))
+            }
+            Err(err) => {
+                let mut out = Vec::new();
+                handshake::encode_response(&handshake::error_response(&err), &mut out);
+                self.push_raw(Bytes::from(out));
+                Some(self.fail_handshake(err))
+            }
+        }
+    }
+
+    fn read_response(&mut self) -> Option<Event> {
+        let parsed = handshake::parse_response(&self.rbuf, &self.config);
+        let (response, n) = match parsed {
+            Ok(None) => return None,
+            Ok(Some(p)) => p,
+            Err(err) => return Some(self.fail_handshake(err)),
+        };
+        let handshake = self.client_handshake.take().expect("client in Connecting has a handshake");
+        match handshake.verify(&response) {
+            Ok(accepted) => {
+                self.rbuf.advance(n);
+                self.protocol = accepted.protocol;
+                self.extensions = accepted.extensions;
+                self.state = State::Open;
+                Some(Event::Open(Box::new(response)))
+            }
+            Err(err) => Some(self.fail_handshake(err)),
+        }
+    }
+
+    fn fail_handshake(&mut self, err: HandshakeError) -> Event {
+        self.state = State::Closed;
+        self.failed = true;
+        self.rbuf = BytesMut::new();
+        Event::HandshakeFailed(err)
+    }
+
+    /// Server: accepts the pending upgrade request with `response` (normally built by
+    /// [`ValidRequest::accept`], possibly with headers added). The connection is then `Open`,
+    /// and frames that arrived right after the request are parsed by the next `next_event`.
+    ///
+    /// # Errors
+    /// [`SendError::NoPendingRequest`] unless an [`Event::Request`] is waiting for a decision.
+    pub fn accept(&mut self, response: http::Response<()>) -> Result<(), SendError> {
+        if !self.awaiting_decision || self.state != State::Connecting {
+            return Err(SendError::NoPendingRequest);
+        }
+        self.awaiting_decision = false;
+        self.protocol = response
+            .headers()
+            .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.extensions = handshake::parse_extensions(
+            response.headers().get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
+        )
+        .unwrap_or_default();
+        let mut out = Vec::with_capacity(160);
+        handshake::encode_response(&response, &mut out);
+        self.push_raw(Bytes::from(out));
+        self.state = State::Open;
+        Ok(())
+    }
+
+    /// Server: refuses the pending upgrade request with an HTTP response (401, 403, ...). The
+    /// connection is `Closed` once the response is written.
+    ///
+    /// # Errors
+    /// [`SendError::NoPendingRequest`] unless an [`Event::Request`] is waiting for a decision.
+    pub fn reject<B: handshake::ResponseBody>(&mut self, response: &http::Response<B>) -> Result<(), SendError> {
+        if !self.awaiting_decision || self.state != State::Connecting {
+            return Err(SendError::NoPendingRequest);
+        }
+        self.awaiting_decision = false;
+        let mut out = Vec::new();
+        handshake::encode_response(response, &mut out);
+        self.push_raw(Bytes::from(out));
+        self.state = State::Closed;
+        self.failed = true;
+        self.rbuf = BytesMut::new();
+        Ok(())
+    }
+
+    fn read_frame(&mut self) -> Option<Event> {
+        loop {
+            if self.current.is_none() {
+                let (header, n) = match FrameHeader::decode(&self.rbuf) {
+                    Ok(None) => return None,
+                    Ok(Some(h)) => h,
+                    Err(e) => return Some(self.fail(e.into())),
+                };
+                if let Err(e) = self.check_header(&header) {
+                    return Some(self.fail(e));
+                }
+                self.rbuf.advance(n);
+                self.current = Some((header, 0));
+            }
+            let (header, unmasked) = self.current.expect("set above");
+            let len = header.payload_len as usize;
+            let have = self.rbuf.len().min(len);
+            if have > unmasked {
+                if let Some(key) = header.mask {
+                    apply_mask(&mut self.rbuf[unmasked..have], key, unmasked);
+                }
+                self.current = Some((header, have));
+            }
+            if have < len {
+                // RFC 6455 8.1 fail fast: validate the text received so far, mid-frame.
+                let text = match header.opcode {
+                    OpCode::Text => true,
+                    OpCode::Continuation => self.assembler.is_text() == Some(true),
+                    _ => false,
+                };
+                if let Err(e) = self.assembler.validate_partial(text, &self.rbuf[..have]) {
+                    return Some(self.fail(e.into()));
+                }
+                return None;
+            }
+            let payload = self.rbuf.split_to(len).freeze();
+            self.current = None;
+            let event = match header.opcode {
+                OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                    let first = match header.opcode {
+                        OpCode::Text => Some(true),
+                        OpCode::Binary => Some(false),
+                        _ => None,
+                    };
+                    match self.assembler.push(first, payload, header.fin) {
+                        Ok(Some(message)) => Event::Message(message),
+                        Ok(None) => continue,
+                        Err(e) => self.fail(e.into()),
+                    }
+                }
+                OpCode::Ping => {
+                    if self.config.auto_pong && !self.close_sent {
+                        self.push_frame(OpCode::Pong, payload.clone(), true, false);
+                    }
+                    Event::Ping(payload)
+                }
+                OpCode::Pong => Event::Pong(payload),
+                OpCode::Close => match CloseFrame::parse(payload) {
+                    Ok(frame) => self.on_close(frame),
+                    Err(e) => self.fail(e.into()),
+                },
+                OpCode::Reserved(_) => unreachable!("rejected by check_header"),
+            };
+            return Some(event);
+        }
+    }
+
+    fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        if h.rsv & !self.allowed_rsv != 0 {
+            return Err(ProtocolError::ReservedBits(h.rsv));
+        }
+        if let OpCode::Reserved(bits) = h.opcode {
+            return Err(ProtocolError::ReservedOpcode(bits));
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            if !h.fin {
+                return Err(ProtocolError::FragmentedControl);
+            }
+            if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(ProtocolError::ControlTooLong(h.payload_len));
+            }
+            return Ok(());
+        }
+        match (h.opcode, self.assembler.in_progress()) {
+            (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, true) => return Err(ProtocolError::ExpectedContinuation),
+            _ => {}
+        }
+        if h.payload_len > self.config.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooBig { len: h.payload_len, limit: self.config.max_frame_size });
+        }
+        self.assembler.check_frame(h.payload_len, self.config.max_message_size, self.config.max_fragments)?;
+        Ok(())
+    }
+
+    fn on_close(&mut self, frame: CloseFrame) -> Event {
+        if !self.close_sent {
+            // RFC 6455 5.5.1: reply with a close frame, typically echoing the status code.
+            let echo = CloseFrame { code: frame.code, reason: Utf8Bytes::default() }.encode();
+            self.push_frame(OpCode::Close, echo, true, false);
+            self.close_sent = true;
+        }
+        self.close_received = Some(frame.clone());
+        self.state = State::Closed;
+        self.rbuf = BytesMut::new();
+        Event::Close(frame)
+    }
+
+    /// Fails the connection (RFC 6455 7.1.7): queues a close frame with the error's code.
+    fn fail(&mut self, err: ProtocolError) -> Event {
+        if !self.close_sent {
+            let reason = err.to_string();
+            let frame = CloseFrame { code: err.close_code(), reason: Utf8Bytes::from(truncate_utf8(&reason, MAX_REASON_LEN)) };
+            self.push_frame(OpCode::Close, frame.encode(), true, false);
+            self.close_sent = true;
+        }
+        self.state = State::Closed;
+        self.failed = true;
+        self.rbuf = BytesMut::new();
+        self.current = None;
+        Event::Error(err)
+    }
+
+    // ----- output -----
+
+    fn push_raw(&mut self, bytes: Bytes) {
+        self.out.push(OutFrame { head: [0; MAX_HEADER_LEN], head_len: 0, payload: bytes, counted: false }, false);
+    }
+
+    fn push_frame(&mut self, opcode: OpCode, payload: Bytes, fin: bool, counted: bool) {
+        let mut header = FrameHeader::new(opcode, payload.len() as u64);
+        header.fin = fin;
+        let payload = if self.role == Role::Client {
+            // RFC 6455 5.3: a fresh, unpredictable key for every frame.
+            let key: [u8; 4] = rand::random();
+            header.mask = Some(key);
+            self.mask_arena.reserve(payload.len());
+            self.mask_arena.extend_from_slice(&payload);
+            apply_mask(&mut self.mask_arena, key, 0);
+            self.mask_arena.split().freeze()
+        } else {
+            payload
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = header.encode(&mut head) as u8;
+        let control = matches!(opcode, OpCode::Ping | OpCode::Pong);
+        self.out.push(OutFrame { head, head_len, payload, counted }, control);
+    }
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        match self.state {
+            State::Connecting => Err(SendError::NotOpen),
+            _ if self.close_sent => Err(SendError::Closed),
+            State::Closed => Err(SendError::Closed),
+            _ => Ok(()),
+        }
+    }
+
+    /// Queues a message. Messages longer than [`Config::write_frame_size`] are sent as several
+    /// frames; the payload is shared, not copied (a client copies once to mask it).
+    ///
+    /// # Errors
+    /// [`SendError::NotOpen`] before the handshake, [`SendError::Closed`] after a close frame
+    /// was sent.
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let (opcode, payload) = match message {
+            Message::Text(t) => (OpCode::Text, t.into_bytes()),
+            Message::Binary(b) => (OpCode::Binary, b),
+        };
+        let step = self.config.write_frame_size.max(1);
+        if payload.len() <= step {
+            self.push_frame(opcode, payload, true, true);
+            return Ok(());
+        }
+        let mut at = 0;
+        while at < payload.len() {
+            let end = (at + step).min(payload.len());
+            let op = if at == 0 { opcode } else { OpCode::Continuation };
+            self.push_frame(op, payload.slice(at..end), end == payload.len(), true);
+            at = end;
+        }
+        Ok(())
+    }
+
+    /// Queues a text message.
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues one data frame of a message the caller fragments itself: `opcode` is `Text` or
+    /// `Binary` for the first frame and `Continuation` after; `fin` marks the last.
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send_fragment(&mut self, opcode: OpCode, payload: Bytes, fin: bool) -> Result<(), SendError> {
+        self.check_can_send()?;
+        self.push_frame(opcode, payload, fin, true);
+        Ok(())
+    }
+
+    /// Queues a ping; it goes out ahead of any data frame not yet started.
+    ///
+    /// # Errors
+    /// [`SendError::ControlTooLong`] over 125 bytes, or the state errors of [`Connection::send`].
+    pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload.into())
+    }
+
+    /// Queues an unsolicited pong (a unidirectional heartbeat, RFC 6455 5.5.3).
+    ///
+    /// # Errors
+    /// As [`Connection::send_ping`].
+    pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload.into())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        self.push_frame(opcode, payload, true, false);
+        Ok(())
+    }
+
+    /// Starts the close handshake as the browser's `close(code, reason)` does: `code` must be
+    /// 1000 or 3000-4999 and `reason` at most 123 bytes; `None` sends a close frame with no
+    /// body. The close frame goes after every message already queued.
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`], [`SendError::ReasonTooLong`], or the state errors of
+    /// [`Connection::send`].
+    pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), SendError> {
+        if let Some(code) = code {
+            if !code.is_allowed_for_application() {
+                return Err(SendError::InvalidCloseCode(code.0));
+            }
+        }
+        self.close_with(code.unwrap_or(CloseCode::NO_STATUS), reason)
+    }
+
+    /// Starts the close handshake with any code valid on the wire (for servers: 1001 going
+    /// away, 1008 policy, 1011 internal error...). [`CloseCode::NO_STATUS`] sends no body.
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`] for a code not valid on the wire,
+    /// [`SendError::ReasonTooLong`], or the state errors of [`Connection::send`].
+    pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if code != CloseCode::NO_STATUS && !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(SendError::ReasonTooLong(reason.len()));
+        }
+        let reason = if code == CloseCode::NO_STATUS { "" } else { reason };
+        let payload = CloseFrame { code, reason: Utf8Bytes::from(reason) }.encode();
+        self.push_frame(OpCode::Close, payload, true, false);
+        self.close_sent = true;
+        if self.state == State::Open {
+            self.state = State::Closing;
+        }
+        Ok(())
+    }
+
+    /// Fills `dst` with the next slices to write, in order, for a vectored write; returns how
+    /// many were filled. Report what was written with [`Connection::advance_written`].
+    pub fn io_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.out.promote_control();
+        self.out.fill(dst)
+    }
+
+    /// Marks `n` bytes, from the front of what [`Connection::io_slices`] gave, as written.
+    pub fn advance_written(&mut self, n: usize) {
+        self.out.advance(n);
+    }
+
+    /// Takes everything queued for sending, as one buffer.
+    pub fn data_to_send(&mut self) -> Vec<u8> {
+        self.out.take_all()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,450 @@
+//! Scenario tests of the state machine, fed bytes as a transport would (tier 2 of DESIGN.md).
+//! Named after the RFC 6455 sections they check; assertions are on the bytes sent and received.
+
+use super::*;
+use proptest::prelude::*;
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A frame as a client would send it (masked with `KEY`), or unmasked with `mask == None`.
+fn frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let header = FrameHeader { fin, rsv, opcode: OpCode::from_bits(opcode), mask, payload_len: payload.len() as u64 };
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    let mut out = head[..n].to_vec();
+    let mut body = payload.to_vec();
+    if let Some(key) = mask {
+        apply_mask(&mut body, key, 0);
+    }
+    out.extend_from_slice(&body);
+    out
+}
+
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame(true, 0, opcode, payload, Some(KEY))
+}
+
+fn server() -> Connection {
+    Connection::new(Role::Server, Config::default())
+}
+
+/// Feeds `bytes` one at a time, collecting every event.
+fn feed_bytewise(conn: &mut Connection, bytes: &[u8]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for b in bytes {
+        conn.receive(std::slice::from_ref(b));
+        while let Some(e) = conn.next_event() {
+            events.push(e);
+        }
+    }
+    events
+}
+
+fn feed(conn: &mut Connection, bytes: &[u8]) -> Vec<Event> {
+    conn.receive(bytes);
+    std::iter::from_fn(|| conn.next_event()).collect()
+}
+
+/// Asserts the connection failed with `code`: an Error event, a close frame with that code
+/// sent, state Closed, unclean.
+fn assert_failed(conn: &mut Connection, events: &[Event], code: u16) {
+    match events.last() {
+        Some(Event::Error(e)) => assert_eq!(e.close_code(), CloseCode(code), "{e}"),
+        other => panic!("expected an error event, got {other:?}"),
+    }
+    let sent = conn.data_to_send();
+    assert_eq!(sent[0], 0x88, "a close frame was sent: {sent:x?}");
+    assert_eq!(u16::from_be_bytes([sent[2], sent[3]]), code);
+    assert!(sent.len() <= 2 + 125);
+    assert_eq!(conn.state(), State::Closed);
+    assert!(!conn.close_info().was_clean);
+    assert_eq!(conn.close_info().code, CloseCode::ABNORMAL);
+}
+
+#[test]
+fn rfc6455_5_7_masked_text_byte_by_byte() {
+    let mut conn = server();
+    let events = feed_bytewise(&mut conn, &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    assert!(matches!(&events[..], [Event::Message(Message::Text(t))] if t == "Hello"));
+}
+
+#[test]
+fn rfc6455_5_7_fragmented_unmasked_text_to_client() {
+    let mut conn = Connection::new(Role::Client, Config::default());
+    let events = feed_bytewise(&mut conn, &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f]);
+    assert!(matches!(&events[..], [Event::Message(Message::Text(t))] if t == "Hello"));
+}
+
+#[test]
+fn rfc6455_5_4_control_frames_interleaved_with_fragments() {
+    let mut conn = server();
+    let mut wire = frame(false, 0, 0x1, b"Hel", Some(KEY));
+    wire.extend(client_frame(0x9, b"ping!"));
+    wire.extend(frame(true, 0, 0x0, b"lo", Some(KEY)));
+    let events = feed_bytewise(&mut conn, &wire);
+    assert!(matches!(&events[0], Event::Ping(p) if &p[..] == b"ping!"));
+    assert!(matches!(&events[1], Event::Message(Message::Text(t)) if t == "Hello"));
+    // RFC 6455 5.5.2: the pong carries the ping's payload, unmasked from the server.
+    assert_eq!(conn.data_to_send(), [&[0x8a, 0x05][..], b"ping!"].concat());
+}
+
+#[test]
+fn rfc6455_5_5_2_pong_not_queued_behind_unstarted_message() {
+    let mut conn = server();
+    conn.send_binary(vec![7u8; 1000]).unwrap();
+    feed(&mut conn, &client_frame(0x9, b"p"));
+    let sent = conn.data_to_send();
+    assert_eq!(&sent[..3], &[0x8a, 0x01, b'p']);
+    assert_eq!(&sent[3..5], &[0x82, 0x7e]);
+}
+
+#[test]
+fn rfc6455_5_4_pong_waits_only_for_the_frame_being_written() {
+    let mut conn = server();
+    conn.send_binary(vec![7u8; 1000]).unwrap();
+    // Part of the data frame is on the wire already.
+    let mut slices = [IoSlice::new(&[]); 8];
+    assert!(conn.io_slices(&mut slices) > 0);
+    conn.advance_written(10);
+    feed(&mut conn, &client_frame(0x9, b"p"));
+    let sent = conn.data_to_send();
+    assert_eq!(sent.len(), 1004 - 10 + 3);
+    assert_eq!(&sent[sent.len() - 3..], &[0x8a, 0x01, b'p']);
+}
+
+#[test]
+fn rfc6455_5_1_unmasked_client_frame_fails_1002() {
+    let mut conn = server();
+    let events = feed(&mut conn, &frame(true, 0, 0x1, b"hi", None));
+    assert_failed(&mut conn, &events, 1002);
+}
+
+#[test]
+fn rfc6455_5_1_masked_server_frame_fails_1002() {
+    let mut conn = Connection::new(Role::Client, Config::default());
+    let events = feed(&mut conn, &frame(true, 0, 0x1, b"hi", Some(KEY)));
+    match events.last() {
+        Some(Event::Error(e)) => assert_eq!(e.close_code(), CloseCode::PROTOCOL_ERROR),
+        other => panic!("{other:?}"),
+    }
+    let sent = conn.data_to_send();
+    assert_eq!(sent[0], 0x88);
+    assert_eq!(sent[1] & 0x80, 0x80, "client close frames are masked");
+}
+
+#[test]
+fn rfc6455_5_2_header_violations_fail_1002() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("reserved opcode 3", client_frame(0x3, b"")),
+        ("reserved opcode 0xb", client_frame(0xb, b"")),
+        ("rsv1 without extension", frame(true, 0b100, 0x1, b"x", Some(KEY))),
+        ("rsv3 on a ping", frame(true, 0b001, 0x9, b"", Some(KEY))),
+        ("fragmented ping", frame(false, 0, 0x9, b"", Some(KEY))),
+        ("ping of 126 bytes", client_frame(0x9, &[0u8; 126])),
+        ("close of 126 bytes", client_frame(0x8, &[0u8; 126])),
+        ("continuation first", client_frame(0x0, b"x")),
+        ("text inside a fragmented message", [frame(false, 0, 0x1, b"a", Some(KEY)), client_frame(0x1, b"b")].concat()),
+        ("64-bit length with top bit", vec![0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]),
+        ("non-minimal 16-bit length", vec![0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4]),
+    ];
+    for (name, wire) in cases {
+        let mut conn = server();
+        let events = feed_bytewise(&mut conn, &wire);
+        assert!(matches!(events.last(), Some(Event::Error(_))), "{name}: {events:?}");
+        assert_failed(&mut conn, &events, 1002);
+    }
+}
+
+#[test]
+fn rfc6455_8_1_invalid_utf8_fails_fast_mid_frame() {
+    let mut conn = server();
+    let payload = [&b"valid text "[..], &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xf4, 0x90, 0x80, 0x80], &[b'x'; 100]].concat();
+    let wire = client_frame(0x1, &payload);
+    // Feed up to and including the first invalid byte (0x90 after 0xf4): the frame is far from
+    // complete, yet the connection fails now.
+    let header_len = 2 + 2 + 4;
+    let bad_at = header_len + 11 + 12;
+    let events = feed_bytewise(&mut conn, &wire[..bad_at + 1]);
+    assert_failed(&mut conn, &events, 1007);
+    // One byte earlier, it had not failed.
+    let mut conn = server();
+    let events = feed_bytewise(&mut conn, &wire[..bad_at]);
+    assert!(events.is_empty());
+    assert_eq!(conn.state(), State::Open);
+}
+
+#[test]
+fn rfc6455_8_1_invalid_utf8_split_across_fragments() {
+    let mut conn = server();
+    let mut wire = frame(false, 0, 0x1, &[b'a', 0xf4], Some(KEY));
+    wire.extend(frame(true, 0, 0x0, &[0x90, 0x80, 0x80], Some(KEY)));
+    let events = feed_bytewise(&mut conn, &wire);
+    assert_failed(&mut conn, &events, 1007);
+}
+
+#[test]
+fn rfc6455_8_1_utf8_valid_across_fragments_and_pings() {
+    let text = "κόσμε €𝄞".as_bytes();
+    let mut wire = Vec::new();
+    for (i, b) in text.iter().enumerate() {
+        let op = if i == 0 { 0x1 } else { 0x0 };
+        wire.extend(frame(i + 1 == text.len(), 0, op, std::slice::from_ref(b), Some(KEY)));
+        wire.extend(client_frame(0x9, b""));
+    }
+    let mut conn = server();
+    let events = feed_bytewise(&mut conn, &wire);
+    let messages: Vec<_> = events.iter().filter_map(|e| match e { Event::Message(m) => Some(m.clone()), _ => None }).collect();
+    assert_eq!(messages, vec![Message::text("κόσμε €𝄞")]);
+}
+
+#[test]
+fn rfc6455_5_5_1_close_echoes_code() {
+    let mut conn = server();
+    let events = feed(&mut conn, &client_frame(0x8, b"\x03\xe8bye"));
+    assert!(matches!(&events[..], [Event::Close(f)] if f.code == CloseCode::NORMAL && f.reason == "bye"));
+    assert_eq!(conn.data_to_send(), vec![0x88, 0x02, 0x03, 0xe8]);
+    assert_eq!(conn.state(), State::Closed);
+    let info = conn.close_info();
+    assert_eq!((info.code, info.was_clean, info.reason.as_str()), (CloseCode::NORMAL, true, "bye"));
+    // Nothing may be sent after the close frame, and nothing more is parsed.
+    assert_eq!(conn.send_text("late"), Err(SendError::Closed));
+    assert!(feed(&mut conn, &client_frame(0x1, b"late")).is_empty());
+}
+
+#[test]
+fn rfc6455_5_5_1_empty_close_echoed_empty_reports_1005() {
+    let mut conn = server();
+    feed(&mut conn, &client_frame(0x8, b""));
+    assert_eq!(conn.data_to_send(), vec![0x88, 0x00]);
+    assert_eq!(conn.close_info().code, CloseCode::NO_STATUS);
+    assert!(conn.close_info().was_clean);
+}
+
+#[test]
+fn rfc6455_7_4_invalid_close_payloads() {
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        let mut conn = server();
+        let events = feed(&mut conn, &client_frame(0x8, &code.to_be_bytes()));
+        assert_failed(&mut conn, &events, 1002);
+    }
+    let mut conn = server();
+    let events = feed(&mut conn, &client_frame(0x8, &[0x03]));
+    assert_failed(&mut conn, &events, 1002);
+    let mut conn = server();
+    let events = feed(&mut conn, &client_frame(0x8, b"\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"));
+    assert_failed(&mut conn, &events, 1007);
+}
+
+#[test]
+fn rfc6455_7_1_2_we_close_first_then_peer_echoes() {
+    let mut conn = server();
+    conn.close(Some(CloseCode(4000)), "done").unwrap();
+    assert_eq!(conn.state(), State::Closing);
+    assert_eq!(conn.data_to_send(), [&[0x88, 0x06, 0x0f, 0xa0][..], b"done"].concat());
+    // Messages still arriving before the peer's close are delivered; pings are not answered.
+    let events = feed(&mut conn, &[client_frame(0x1, b"in flight"), client_frame(0x9, b"")].concat());
+    assert_eq!(events.len(), 2);
+    assert!(conn.data_to_send().is_empty());
+    let events = feed(&mut conn, &client_frame(0x8, b"\x0f\xa0"));
+    assert!(matches!(&events[..], [Event::Close(_)]));
+    assert!(conn.data_to_send().is_empty(), "no second close frame");
+    assert_eq!(conn.state(), State::Closed);
+    assert!(conn.close_info().was_clean);
+}
+
+#[test]
+fn browser_close_validation() {
+    let mut conn = server();
+    assert_eq!(conn.close(Some(CloseCode(1001)), ""), Err(SendError::InvalidCloseCode(1001)));
+    assert_eq!(conn.close(Some(CloseCode(5000)), ""), Err(SendError::InvalidCloseCode(5000)));
+    assert_eq!(conn.close(Some(CloseCode::NORMAL), &"x".repeat(124)), Err(SendError::ReasonTooLong(124)));
+    conn.close(None, "").unwrap();
+    assert_eq!(conn.data_to_send(), vec![0x88, 0x00], "no body when neither code nor reason");
+    assert_eq!(conn.close(None, ""), Err(SendError::Closed));
+}
+
+#[test]
+fn limits_frame_too_big_fails_1009_from_the_header_alone() {
+    let mut conn = Connection::new(Role::Server, Config::default().with_max_frame_size(1000));
+    // Only the header of a 2^62-byte frame: fails before any payload is buffered.
+    let header = [0x82, 0xff, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+    let events = feed(&mut conn, &header);
+    assert_failed(&mut conn, &events, 1009);
+}
+
+#[test]
+fn limits_message_too_big_across_fragments_fails_1009() {
+    let mut conn = Connection::new(Role::Server, Config::default().with_max_message_size(10));
+    let wire = [frame(false, 0, 0x2, &[1; 6], Some(KEY)), frame(true, 0, 0x0, &[1; 6], Some(KEY))].concat();
+    let events = feed(&mut conn, &wire);
+    assert_failed(&mut conn, &events, 1009);
+}
+
+#[test]
+fn limits_too_many_fragments_fails_1009() {
+    let mut conn = Connection::new(Role::Server, Config::default().with_max_fragments(3));
+    let mut wire = frame(false, 0, 0x2, b"a", Some(KEY));
+    for _ in 0..3 {
+        wire.extend(frame(false, 0, 0x0, b"a", Some(KEY)));
+    }
+    let events = feed(&mut conn, &wire);
+    assert_failed(&mut conn, &events, 1009);
+}
+
+#[test]
+fn rfc6455_5_3_client_masks_with_fresh_keys() {
+    let mut conn = Connection::new(Role::Client, Config::default());
+    conn.send_text("Hello").unwrap();
+    conn.send_text("Hello").unwrap();
+    let sent = conn.data_to_send();
+    let (a, b) = sent.split_at(11);
+    assert_eq!((a[0], a[1]), (0x81, 0x85));
+    let mut server = server();
+    let events = feed(&mut server, &sent);
+    assert!(matches!(&events[..], [Event::Message(x), Event::Message(y)] if x.as_text() == Some("Hello") && y.as_text() == Some("Hello")));
+    assert_ne!(&a[2..6], &b[2..6], "two frames, two masking keys (chance of equal: 2^-32)");
+}
+
+#[test]
+fn large_messages_are_fragmented_and_reassembled() {
+    let mut client = Connection::new(Role::Client, Config::default().with_write_frame_size(1000));
+    let data: Vec<u8> = (0..5500u32).map(|i| i as u8).collect();
+    client.send_binary(data.clone()).unwrap();
+    let wire = client.data_to_send();
+    let mut server = server();
+    let events = feed(&mut server, &wire);
+    assert!(matches!(&events[..], [Event::Message(Message::Binary(b))] if b[..] == data[..]));
+    assert_eq!(wire.len(), 5500 + 6 * (4 + 4), "six frames with 16-bit lengths");
+}
+
+#[test]
+fn buffered_amount_is_exact() {
+    let mut conn = server();
+    conn.send_binary(vec![0u8; 300]).unwrap();
+    conn.send_ping(&b"p"[..]).unwrap();
+    assert_eq!(conn.buffered_amount(), 300);
+    assert_eq!(conn.pending_bytes(), 304 + 3);
+    // The ping goes first (3 bytes), then the data header (4 bytes), then 100 payload bytes.
+    let mut slices = [IoSlice::new(&[]); 8];
+    conn.io_slices(&mut slices);
+    conn.advance_written(3 + 4 + 100);
+    assert_eq!(conn.buffered_amount(), 200);
+    conn.advance_written(200);
+    assert_eq!(conn.buffered_amount(), 0);
+    assert!(!conn.wants_write());
+}
+
+#[test]
+fn eof_without_close_is_1006_unclean() {
+    let mut conn = server();
+    feed(&mut conn, &frame(false, 0, 0x1, b"par", Some(KEY)));
+    conn.receive_eof();
+    assert_eq!(conn.state(), State::Closed);
+    let info = conn.close_info();
+    assert_eq!((info.code, info.was_clean), (CloseCode::ABNORMAL, false));
+}
+
+#[test]
+fn send_before_open_is_an_error() {
+    let mut conn = Connection::server(Config::default());
+    assert_eq!(conn.send_text("x"), Err(SendError::NotOpen));
+}
+
+#[test]
+fn rfc6455_4_opening_handshake_through_connections() {
+    let uri: http::Uri = "ws://example.com/chat".parse().unwrap();
+    let handshake = handshake::ClientRequest::new(uri).unwrap().protocol("chat").build().unwrap();
+    let mut client = Connection::client(handshake, Config::default());
+    let mut server = Connection::server(Config::default());
+    // The client's request, followed at once by a first frame.
+    let request = client.data_to_send();
+    let events = feed_bytewise(&mut server, &request);
+    let Some(Event::Request(req)) = events.into_iter().next() else { panic!("no request event") };
+    assert_eq!(req.valid.protocols, vec!["chat".to_string()]);
+    server.accept(req.valid.accept(Some("chat"), &[])).unwrap();
+    server.send_text("welcome").unwrap();
+    let events = feed_bytewise(&mut client, &server.data_to_send());
+    assert!(matches!(&events[0], Event::Open(r) if r.status() == 101));
+    assert!(matches!(&events[1], Event::Message(m) if m.as_text() == Some("welcome")));
+    assert_eq!(client.protocol(), Some("chat"));
+    assert_eq!(server.protocol(), Some("chat"));
+    client.send_text("hi").unwrap();
+    let events = feed(&mut server, &client.data_to_send());
+    assert!(matches!(&events[..], [Event::Message(m)] if m.as_text() == Some("hi")));
+}
+
+#[test]
+fn rfc6455_4_2_1_bad_request_gets_http_error() {
+    let mut server = Connection::server(Config::default());
+    let events = feed(&mut server, b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");
+    assert!(matches!(&events[..], [Event::HandshakeFailed(_)]));
+    let response = String::from_utf8(server.data_to_send()).unwrap();
+    assert!(response.starts_with("HTTP/1.1 426"), "{response}");
+    assert!(response.to_ascii_lowercase().contains("sec-websocket-version: 13"));
+    assert_eq!(server.state(), State::Closed);
+}
+
+/// The events of a connection, in a form that can be compared.
+fn summarize(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Message(m) => format!("message {:?} {:?}", m.is_text(), m.as_bytes()),
+            Event::Ping(p) => format!("ping {p:?}"),
+            Event::Pong(p) => format!("pong {p:?}"),
+            Event::Close(f) => format!("close {} {}", f.code, f.reason),
+            Event::Error(e) => format!("error {}", e.close_code()),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+fn arb_frame() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)).prop_map(|(text, p)| {
+            if text {
+                let s = String::from_utf8_lossy(&p).into_owned();
+                client_frame(0x1, s.as_bytes())
+            } else {
+                client_frame(0x2, &p)
+            }
+        }),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(|p| client_frame(0x9, &p)),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(|p| client_frame(0xa, &p)),
+        (proptest::collection::vec("\\PC{0,8}", 1..4)).prop_map(|parts| {
+            let mut wire = Vec::new();
+            for (i, part) in parts.iter().enumerate() {
+                let op = if i == 0 { 0x1 } else { 0x0 };
+                wire.extend(frame(i + 1 == parts.len(), 0, op, part.as_bytes(), Some(KEY)));
+            }
+            wire
+        }),
+        proptest::collection::vec(any::<u8>(), 0..8).prop_map(|junk| junk),
+    ]
+}
+
+proptest! {
+    /// Any split of the input gives the same events (DESIGN.md tier 2).
+    #[test]
+    fn any_split_gives_the_same_events(
+        frames in proptest::collection::vec(arb_frame(), 1..8),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
+    ) {
+        let wire: Vec<u8> = frames.concat();
+        let mut whole = server();
+        let expected = summarize(&feed(&mut whole, &wire));
+        let expected_out = whole.data_to_send();
+
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+        points.sort_unstable();
+        let mut split = server();
+        let mut events = Vec::new();
+        let mut last = 0;
+        for p in points.into_iter().chain(std::iter::once(wire.len())) {
+            events.extend(feed(&mut split, &wire[last..p]));
+            last = p;
+        }
+        prop_assert_eq!(summarize(&events), expected);
+        prop_assert_eq!(split.data_to_send(), expected_out);
+    }
+}

@@ -1,0 +1,400 @@
+//! Messages: text and binary payloads, and the reassembly of fragmented ones (RFC 6455 5.4).
+
+use bytes::{Bytes, BytesMut};
+
+use crate::utf8::{InvalidUtf8, Utf8Validator};
+
+/// Bytes that are known to be valid UTF-8: the payload of a text message.
+///
+/// Cheap to clone (a reference-counted [`Bytes`]), and a `&str` without copying or revalidating.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Utf8Bytes(Bytes);
+
+impl Utf8Bytes {
+    /// A static string, without allocating.
+    pub const fn from_static(s: &'static str) -> Self {
+        Utf8Bytes(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// The text.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor of `Utf8Bytes` either starts from a `str`/`String` or checks
+        // the bytes with a full UTF-8 validation (`try_from`, or `Utf8Validator` over the whole
+        // message before `from_validated`), and the inner `Bytes` is never mutated afterwards.
+        // Exercised by the unit tests below and by the connection's property tests.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The inner [`Bytes`].
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Wraps bytes that the caller has already validated in full.
+    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Utf8Bytes(bytes)
+    }
+}
+
+impl std::ops::Deref for Utf8Bytes {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+impl std::fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(s: String) -> Self {
+        Utf8Bytes(Bytes::from(s))
+    }
+}
+
+impl From<&str> for Utf8Bytes {
+    fn from(s: &str) -> Self {
+        Utf8Bytes(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = InvalidUtf8;
+    fn try_from(bytes: Bytes) -> Result<Self, InvalidUtf8> {
+        simdutf8::basic::from_utf8(&bytes).map_err(|_| InvalidUtf8)?;
+        Ok(Utf8Bytes(bytes))
+    }
+}
+
+impl TryFrom<Vec<u8>> for Utf8Bytes {
+    type Error = InvalidUtf8;
+    fn try_from(bytes: Vec<u8>) -> Result<Self, InvalidUtf8> {
+        Utf8Bytes::try_from(Bytes::from(bytes))
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A complete WebSocket data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message (opcode 0x1), valid UTF-8.
+    Text(Utf8Bytes),
+    /// A binary message (opcode 0x2).
+    Binary(Bytes),
+}
+
+impl Message {
+    /// A text message.
+    pub fn text(s: impl Into<Utf8Bytes>) -> Message {
+        Message::Text(s.into())
+    }
+
+    /// A binary message.
+    pub fn binary(b: impl Into<Bytes>) -> Message {
+        Message::Binary(b.into())
+    }
+
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+        }
+    }
+
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this is a text message.
+    pub fn is_text(&self) -> bool {
+        matches!(self, Message::Text(_))
+    }
+
+    /// The text, if this is a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(t) => Some(t.as_str()),
+            Message::Binary(_) => None,
+        }
+    }
+
+    /// The payload as [`Bytes`], whatever the type.
+    pub fn into_payload(self) -> Bytes {
+        match self {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
+        }
+    }
+}
+
+impl From<&str> for Message {
+    fn from(s: &str) -> Self {
+        Message::text(s)
+    }
+}
+
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Message::text(s)
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Self {
+        Message::Binary(Bytes::from(b))
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(b: Bytes) -> Self {
+        Message::Binary(b)
+    }
+}
+
+/// Why a fragment can't be added to the message being reassembled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssemblyError {
+    /// The message would exceed the configured maximum size (close 1009).
+    #[error("message larger than {limit} bytes")]
+    TooBig {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The message has more fragments than allowed (close 1009).
+    #[error("message split into more than {limit} frames")]
+    TooManyFragments {
+        /// The limit in frames.
+        limit: usize,
+    },
+    /// A text message is not valid UTF-8 (close 1007).
+    #[error("invalid UTF-8 in a text message")]
+    InvalidUtf8,
+}
+
+impl From<InvalidUtf8> for AssemblyError {
+    fn from(_: InvalidUtf8) -> Self {
+        AssemblyError::InvalidUtf8
+    }
+}
+
+/// Reassembles a message from its data frames (RFC 6455 5.4) and validates text as it arrives.
+///
+/// A message in one frame is passed through without copying; only a message in several frames
+/// is copied into the assembler's buffer.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    /// `Some(is_text)` while a fragmented message is in progress.
+    in_progress: Option<bool>,
+    buf: BytesMut,
+    fragments: usize,
+    utf8: Utf8Validator,
+    /// Bytes of the current frame already fed to `utf8` by [`Assembler::validate_partial`].
+    validated_in_frame: usize,
+}
+
+impl Assembler {
+    /// A new assembler with no message in progress.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a fragmented message is in progress (a continuation frame is expected).
+    pub fn in_progress(&self) -> bool {
+        self.in_progress.is_some()
+    }
+
+    /// Whether the message being received (or about to start with `first_is_text`) is text.
+    pub fn is_text(&self) -> Option<bool> {
+        self.in_progress
+    }
+
+    /// Bytes buffered so far for the message in progress.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Checks, at a frame's header, that a frame of `len` payload bytes may be added.
+    ///
+    /// # Errors
+    /// [`AssemblyError::TooBig`] or [`AssemblyError::TooManyFragments`].
+    pub fn check_frame(
+        &self,
+        len: u64,
+        max_message: usize,
+        max_fragments: usize,
+    ) -> Result<(), AssemblyError> {
+        if self.buf.len() as u64 + len > max_message as u64 {
+            return Err(AssemblyError::TooBig { limit: max_message });
+        }
+        if self.fragments + 1 > max_fragments {
+            return Err(AssemblyError::TooManyFragments { limit: max_fragments });
+        }
+        Ok(())
+    }
+
+    /// Validates part of a text frame's payload that has arrived (unmasked) before the frame is
+    /// complete, so invalid UTF-8 fails the connection as soon as it arrives. `frame_prefix` is
+    /// the whole payload received so far for this frame; bytes already validated are skipped.
+    ///
+    /// # Errors
+    /// [`AssemblyError::InvalidUtf8`].
+    pub fn validate_partial(&mut self, is_text: bool, frame_prefix: &[u8]) -> Result<(), AssemblyError> {
+        if !is_text || frame_prefix.len() <= self.validated_in_frame {
+            return Ok(());
+        }
+        self.utf8.feed(&frame_prefix[self.validated_in_frame..])?;
+        self.validated_in_frame = frame_prefix.len();
+        Ok(())
+    }
+
+    /// Adds a complete frame's payload. `first_is_text` is `Some` for the first frame of a
+    /// message (text or binary) and `None` for a continuation frame. Returns the message when
+    /// `fin` completes it.
+    ///
+    /// # Errors
+    /// [`AssemblyError::InvalidUtf8`] when a text message is not valid UTF-8.
+    pub fn push(
+        &mut self,
+        first_is_text: Option<bool>,
+        payload: Bytes,
+        fin: bool,
+    ) -> Result<Option<Message>, AssemblyError> {
+        let is_text = match first_is_text {
+            Some(t) => t,
+            None => self.in_progress.unwrap_or(false),
+        };
+        if is_text {
+            let done = self.validated_in_frame.min(payload.len());
+            self.utf8.feed(&payload[done..])?;
+            if fin {
+                self.utf8.finish()?;
+            }
+        }
+        self.validated_in_frame = 0;
+        if fin && self.in_progress.is_none() {
+            // A single-frame message: no copy.
+            return Ok(Some(if is_text {
+                Message::Text(Utf8Bytes::from_validated(payload))
+            } else {
+                Message::Binary(payload)
+            }));
+        }
+        self.in_progress = Some(is_text);
+        self.fragments += 1;
+        self.buf.extend_from_slice(&payload);
+        if !fin {
+            return Ok(None);
+        }
+        let data = std::mem::take(&mut self.buf).freeze();
+        self.in_progress = None;
+        self.fragments = 0;
+        Ok(Some(if is_text {
+            Message::Text(Utf8Bytes::from_validated(data))
+        } else {
+            Message::Binary(data)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6455_5_4_fragments_reassembled() {
+        let mut a = Assembler::new();
+        assert_eq!(a.push(Some(true), Bytes::from_static(b"Hel"), false), Ok(None));
+        assert!(a.in_progress());
+        let m = a.push(None, Bytes::from_static(b"lo"), true).unwrap().unwrap();
+        assert_eq!(m, Message::text("Hello"));
+        assert!(!a.in_progress());
+    }
+
+    #[test]
+    fn rfc6455_8_1_utf8_split_across_fragments() {
+        let euro = "€".as_bytes();
+        let mut a = Assembler::new();
+        assert_eq!(a.push(Some(true), Bytes::copy_from_slice(&euro[..2]), false), Ok(None));
+        let m = a.push(None, Bytes::copy_from_slice(&euro[2..]), true).unwrap().unwrap();
+        assert_eq!(m.as_text(), Some("€"));
+    }
+
+    #[test]
+    fn rfc6455_8_1_truncated_utf8_at_end_of_message() {
+        let mut a = Assembler::new();
+        assert_eq!(
+            a.push(Some(true), Bytes::from_static(&[b'a', 0xe2, 0x82]), true),
+            Err(AssemblyError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn rfc6455_8_1_partial_validation_fails_fast() {
+        let mut a = Assembler::new();
+        a.validate_partial(true, b"ab").unwrap();
+        assert_eq!(a.validate_partial(true, &[b'a', b'b', 0xc0]), Err(AssemblyError::InvalidUtf8));
+    }
+
+    #[test]
+    fn limits_checked_before_buffering() {
+        let mut a = Assembler::new();
+        a.push(Some(false), Bytes::from_static(b"12345"), false).unwrap();
+        assert_eq!(a.check_frame(6, 10, 100), Err(AssemblyError::TooBig { limit: 10 }));
+        assert_eq!(a.check_frame(5, 10, 100), Ok(()));
+        assert_eq!(a.check_frame(1, 10, 1), Err(AssemblyError::TooManyFragments { limit: 1 }));
+    }
+
+    #[test]
+    fn utf8_bytes_conversions() {
+        assert!(Utf8Bytes::try_from(vec![0xff]).is_err());
+        let t = Utf8Bytes::try_from(b"hi".to_vec()).unwrap();
+        assert_eq!(t, "hi");
+        assert_eq!(Utf8Bytes::from_static("x").as_str(), "x");
+    }
+}

@@ -1,0 +1,153 @@
+//! Incremental UTF-8 validation across frames and fragments.
+//!
+//! RFC 6455 8.1: an endpoint that receives invalid UTF-8 in a text message must fail the
+//! connection. A validator that waits for the whole message fails late; this one is fed the
+//! payload as it arrives (even part of a frame) and reports the first invalid byte at once.
+//! Validation of whole runs is done by `simdutf8`; only a code point split across two pieces is
+//! handled here, in a four-byte carry.
+
+/// Error: the bytes fed so far are not a prefix of any valid UTF-8 string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid UTF-8")]
+pub struct InvalidUtf8;
+
+/// Validates a UTF-8 stream fed in arbitrary pieces.
+///
+/// ```
+/// use tolqin_proto::utf8::Utf8Validator;
+/// let mut v = Utf8Validator::new();
+/// let euro = "€".as_bytes(); // e2 82 ac
+/// v.feed(&euro[..1]).unwrap();
+/// v.feed(&euro[1..]).unwrap();
+/// v.finish().unwrap();
+/// // A byte that can never appear is reported as soon as it arrives.
+/// assert!(Utf8Validator::new().feed(&[b'a', 0xff]).is_err());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Utf8Validator {
+    carry: [u8; 4],
+    carry_len: u8,
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a string.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next piece of the stream.
+    ///
+    /// # Errors
+    /// [`InvalidUtf8`] as soon as the stream so far can no longer be valid UTF-8, whatever follows.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.carry_len > 0 {
+            // Complete the code point that was split across pieces, one byte at a time.
+            while self.carry_len < 4 && !data.is_empty() {
+                self.carry[self.carry_len as usize] = data[0];
+                self.carry_len += 1;
+                data = &data[1..];
+                match simdutf8::compat::from_utf8(&self.carry[..self.carry_len as usize]) {
+                    Ok(_) => {
+                        self.carry_len = 0;
+                        break;
+                    }
+                    Err(e) if e.error_len().is_some() => return Err(InvalidUtf8),
+                    Err(_) => {} // still a valid prefix
+                }
+            }
+            if self.carry_len > 0 {
+                return Ok(()); // data exhausted inside the code point
+            }
+        }
+        match simdutf8::basic::from_utf8(data) {
+            Ok(_) => Ok(()),
+            Err(_) => match simdutf8::compat::from_utf8(data) {
+                Ok(_) => Ok(()),
+                Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
+                Err(e) => {
+                    // An incomplete but so far valid code point at the end: carry it over.
+                    let tail = &data[e.valid_up_to()..];
+                    self.carry[..tail.len()].copy_from_slice(tail);
+                    self.carry_len = tail.len() as u8;
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// Ends the stream.
+    ///
+    /// # Errors
+    /// [`InvalidUtf8`] if the stream stopped inside a code point.
+    pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
+        let incomplete = self.carry_len > 0;
+        self.carry_len = 0;
+        if incomplete { Err(InvalidUtf8) } else { Ok(()) }
+    }
+
+    /// Forgets any partial code point, ready for a new string.
+    pub fn reset(&mut self) {
+        self.carry_len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn feed_in_pieces(data: &[u8], piece: usize) -> Result<(), InvalidUtf8> {
+        let mut v = Utf8Validator::new();
+        for chunk in data.chunks(piece.max(1)) {
+            v.feed(chunk)?;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn rfc6455_8_1_valid_text_in_every_split() {
+        let text = "κόσμε Hello-µ@ßöäüàá-UTF-8!! 𝄞 €".as_bytes();
+        for piece in 1..=text.len() {
+            assert_eq!(feed_in_pieces(text, piece), Ok(()), "piece {piece}");
+        }
+    }
+
+    #[test]
+    fn rfc6455_8_1_fail_fast_on_first_invalid_byte() {
+        // Autobahn 6.4.1-style: a valid prefix, then a code point above U+10FFFF (f4 90 ...).
+        let mut v = Utf8Validator::new();
+        v.feed("κόσμε".as_bytes()).unwrap();
+        assert_eq!(v.feed(&[0xf4]), Ok(())); // f4 may start a valid 4-byte sequence
+        assert_eq!(v.feed(&[0x90]), Err(InvalidUtf8)); // f4 90 never can
+    }
+
+    #[test]
+    fn rfc6455_8_1_invalid_sequences_rejected() {
+        let cases: &[&[u8]] = &[
+            &[0xff],
+            &[0xc0, 0x80],             // overlong NUL
+            &[0xed, 0xa0, 0x80],       // surrogate U+D800
+            &[0xf4, 0x90, 0x80, 0x80], // > U+10FFFF
+            &[0xe2, 0x82],             // truncated at the end
+            &[0x80],                   // lone continuation byte
+        ];
+        for case in cases {
+            for piece in 1..=case.len() {
+                assert!(feed_in_pieces(case, piece).is_err(), "{case:x?} piece {piece}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_agrees_with_std(data in proptest::collection::vec(any::<u8>(), 0..64), piece in 1usize..8) {
+            let expected = std::str::from_utf8(&data).is_ok();
+            prop_assert_eq!(feed_in_pieces(&data, piece).is_ok(), expected);
+        }
+
+        #[test]
+        fn valid_strings_pass_any_split(s in "\\PC{0,40}", piece in 1usize..8) {
+            prop_assert!(feed_in_pieces(s.as_bytes(), piece).is_ok());
+        }
+    }
+}
