@@ -103,7 +103,10 @@ impl CloseFrame {
     /// is not UTF-8.
     pub fn parse(payload: Bytes) -> Result<CloseFrame, ClosePayloadError> {
         match payload.len() {
-            0 => Ok(CloseFrame { code: CloseCode::NO_STATUS, reason: Utf8Bytes::default() }),
+            0 => Ok(CloseFrame {
+                code: CloseCode::NO_STATUS,
+                reason: Utf8Bytes::default(),
+            }),
             1 => Err(ClosePayloadError::OneByte),
             _ => {
                 let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
@@ -149,22 +152,35 @@ mod tests {
 
     #[test]
     fn rfc6455_7_4_1_valid_and_invalid_codes() {
-        let valid = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999];
-        let invalid = [0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
+        let valid = [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+        ];
+        let invalid = [
+            0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ];
         for code in valid {
             assert!(CloseCode(code).is_valid_on_wire(), "{code}");
         }
         for code in invalid {
             assert!(!CloseCode(code).is_valid_on_wire(), "{code}");
             let payload = Bytes::copy_from_slice(&code.to_be_bytes());
-            assert_eq!(CloseFrame::parse(payload), Err(ClosePayloadError::InvalidCode(code)));
+            assert_eq!(
+                CloseFrame::parse(payload),
+                Err(ClosePayloadError::InvalidCode(code))
+            );
         }
     }
 
     #[test]
     fn rfc6455_5_5_1_payload_forms() {
-        assert_eq!(CloseFrame::parse(Bytes::new()).unwrap().code, CloseCode::NO_STATUS);
-        assert_eq!(CloseFrame::parse(Bytes::from_static(&[0x03])), Err(ClosePayloadError::OneByte));
+        assert_eq!(
+            CloseFrame::parse(Bytes::new()).unwrap().code,
+            CloseCode::NO_STATUS
+        );
+        assert_eq!(
+            CloseFrame::parse(Bytes::from_static(&[0x03])),
+            Err(ClosePayloadError::OneByte)
+        );
         let ok = CloseFrame::parse(Bytes::from_static(b"\x03\xe8bye")).unwrap();
         assert_eq!((ok.code, ok.reason.as_str()), (CloseCode::NORMAL, "bye"));
         assert_eq!(
@@ -176,7 +192,10 @@ mod tests {
     #[test]
     fn rfc6455_5_5_reason_truncated_on_char_boundary() {
         let long = "é".repeat(100); // 200 bytes
-        let frame = CloseFrame { code: CloseCode::NORMAL, reason: Utf8Bytes::from(long.as_str()) };
+        let frame = CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: Utf8Bytes::from(long.as_str()),
+        };
         let payload = frame.encode();
         assert!(payload.len() <= 125);
         assert_eq!(payload.len(), 2 + 122);

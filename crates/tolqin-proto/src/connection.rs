@@ -40,7 +40,7 @@ use crate::config::Config;
 use crate::frame::{FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::handshake::{self, ClientHandshake, Extension, HandshakeError, ValidRequest};
 use crate::mask::apply_mask;
-use crate::message::{AssemblyError, Assembler, Message, Utf8Bytes};
+use crate::message::{Assembler, AssemblyError, Message, Utf8Bytes};
 
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,7 +294,9 @@ impl Outgoing {
     fn advance(&mut self, mut n: usize) {
         self.pending -= n.min(self.pending);
         while n > 0 {
-            let Some(front) = self.queue.front() else { break };
+            let Some(front) = self.queue.front() else {
+                break;
+            };
             let head = front.head_len as usize;
             let len = front.len();
             let take = n.min(len - self.offset);
@@ -442,7 +444,11 @@ impl Connection {
                 reason: frame.reason.clone(),
                 was_clean: self.close_sent,
             },
-            _ => CloseInfo { code: CloseCode::ABNORMAL, reason: Utf8Bytes::default(), was_clean: false },
+            _ => CloseInfo {
+                code: CloseCode::ABNORMAL,
+                reason: Utf8Bytes::default(),
+                was_clean: false,
+            },
         }
     }
 
@@ -509,8 +515,10 @@ impl Connection {
         if self.awaiting_decision {
             return None;
         }
-        let parsed = handshake::parse_request(&self.rbuf, &self.config)
-            .and_then(|p| p.map(|(req, n)| handshake::validate_request(&req).map(|v| (req, v, n))).transpose());
+        let parsed = handshake::parse_request(&self.rbuf, &self.config).and_then(|p| {
+            p.map(|(req, n)| handshake::validate_request(&req).map(|v| (req, v, n)))
+                .transpose()
+        });
         match parsed {
             Ok(None) => None,
             Ok(Some((request, valid, n))) => {
@@ -534,7 +542,10 @@ impl Connection {
             Ok(Some(p)) => p,
             Err(err) => return Some(self.fail_handshake(err)),
         };
-        let handshake = self.client_handshake.take().expect("client in Connecting has a handshake");
+        let handshake = self
+            .client_handshake
+            .take()
+            .expect("client in Connecting has a handshake");
         match handshake.verify(&response) {
             Ok(accepted) => {
                 self.rbuf.advance(n);
@@ -571,7 +582,9 @@ impl Connection {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         self.extensions = handshake::parse_extensions(
-            response.headers().get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
+            response
+                .headers()
+                .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
         )
         .unwrap_or_default();
         let mut out = Vec::with_capacity(160);
@@ -586,7 +599,10 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError::NoPendingRequest`] unless an [`Event::Request`] is waiting for a decision.
-    pub fn reject<B: handshake::ResponseBody>(&mut self, response: &http::Response<B>) -> Result<(), SendError> {
+    pub fn reject<B: handshake::ResponseBody>(
+        &mut self,
+        response: &http::Response<B>,
+    ) -> Result<(), SendError> {
         if !self.awaiting_decision || self.state != State::Connecting {
             return Err(SendError::NoPendingRequest);
         }
@@ -690,20 +706,33 @@ impl Connection {
         }
         match (h.opcode, self.assembler.in_progress()) {
             (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Text | OpCode::Binary, true) => return Err(ProtocolError::ExpectedContinuation),
+            (OpCode::Text | OpCode::Binary, true) => {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
             _ => {}
         }
         if h.payload_len > self.config.max_frame_size as u64 {
-            return Err(ProtocolError::FrameTooBig { len: h.payload_len, limit: self.config.max_frame_size });
+            return Err(ProtocolError::FrameTooBig {
+                len: h.payload_len,
+                limit: self.config.max_frame_size,
+            });
         }
-        self.assembler.check_frame(h.payload_len, self.config.max_message_size, self.config.max_fragments)?;
+        self.assembler.check_frame(
+            h.payload_len,
+            self.config.max_message_size,
+            self.config.max_fragments,
+        )?;
         Ok(())
     }
 
     fn on_close(&mut self, frame: CloseFrame) -> Event {
         if !self.close_sent {
             // RFC 6455 5.5.1: reply with a close frame, typically echoing the status code.
-            let echo = CloseFrame { code: frame.code, reason: Utf8Bytes::default() }.encode();
+            let echo = CloseFrame {
+                code: frame.code,
+                reason: Utf8Bytes::default(),
+            }
+            .encode();
             self.push_frame(OpCode::Close, echo, true, false);
             self.close_sent = true;
         }
@@ -717,7 +746,10 @@ impl Connection {
     fn fail(&mut self, err: ProtocolError) -> Event {
         if !self.close_sent {
             let reason = err.to_string();
-            let frame = CloseFrame { code: err.close_code(), reason: Utf8Bytes::from(truncate_utf8(&reason, MAX_REASON_LEN)) };
+            let frame = CloseFrame {
+                code: err.close_code(),
+                reason: Utf8Bytes::from(truncate_utf8(&reason, MAX_REASON_LEN)),
+            };
             self.push_frame(OpCode::Close, frame.encode(), true, false);
             self.close_sent = true;
         }
@@ -731,7 +763,15 @@ impl Connection {
     // ----- output -----
 
     fn push_raw(&mut self, bytes: Bytes) {
-        self.out.push(OutFrame { head: [0; MAX_HEADER_LEN], head_len: 0, payload: bytes, counted: false }, false);
+        self.out.push(
+            OutFrame {
+                head: [0; MAX_HEADER_LEN],
+                head_len: 0,
+                payload: bytes,
+                counted: false,
+            },
+            false,
+        );
     }
 
     fn push_frame(&mut self, opcode: OpCode, payload: Bytes, fin: bool, counted: bool) {
@@ -751,7 +791,15 @@ impl Connection {
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head) as u8;
         let control = matches!(opcode, OpCode::Ping | OpCode::Pong);
-        self.out.push(OutFrame { head, head_len, payload, counted }, control);
+        self.out.push(
+            OutFrame {
+                head,
+                head_len,
+                payload,
+                counted,
+            },
+            control,
+        );
     }
 
     fn check_can_send(&self) -> Result<(), SendError> {
@@ -783,7 +831,11 @@ impl Connection {
         let mut at = 0;
         while at < payload.len() {
             let end = (at + step).min(payload.len());
-            let op = if at == 0 { opcode } else { OpCode::Continuation };
+            let op = if at == 0 {
+                opcode
+            } else {
+                OpCode::Continuation
+            };
             self.push_frame(op, payload.slice(at..end), end == payload.len(), true);
             at = end;
         }
@@ -811,7 +863,12 @@ impl Connection {
     ///
     /// # Errors
     /// As [`Connection::send`].
-    pub fn send_fragment(&mut self, opcode: OpCode, payload: Bytes, fin: bool) -> Result<(), SendError> {
+    pub fn send_fragment(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        fin: bool,
+    ) -> Result<(), SendError> {
         self.check_can_send()?;
         self.push_frame(opcode, payload, fin, true);
         Ok(())
@@ -872,8 +929,16 @@ impl Connection {
         if reason.len() > MAX_REASON_LEN {
             return Err(SendError::ReasonTooLong(reason.len()));
         }
-        let reason = if code == CloseCode::NO_STATUS { "" } else { reason };
-        let payload = CloseFrame { code, reason: Utf8Bytes::from(reason) }.encode();
+        let reason = if code == CloseCode::NO_STATUS {
+            ""
+        } else {
+            reason
+        };
+        let payload = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        }
+        .encode();
         self.push_frame(OpCode::Close, payload, true, false);
         self.close_sent = true;
         if self.state == State::Open {

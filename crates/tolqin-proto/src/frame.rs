@@ -107,7 +107,13 @@ pub enum FrameError {
 impl FrameHeader {
     /// A header with FIN set, no reserved bits and no mask.
     pub fn new(opcode: OpCode, payload_len: u64) -> Self {
-        FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len }
+        FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len,
+        }
     }
 
     /// Decodes a header from the start of `buf`.
@@ -235,20 +241,38 @@ mod tests {
     use proptest::prelude::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
+
+    /// (wire hex, fin, opcode, mask, payload length)
+    type Example = (&'static str, bool, OpCode, Option<[u8; 4]>, u64);
 
     /// The RFC 6455 5.7 examples, as listed in shared/vectors/handshake.json.
     #[test]
     fn rfc6455_5_7_examples() {
         let vectors = include_str!("../../../../shared/vectors/handshake.json");
-        let cases: &[(&str, bool, OpCode, Option<[u8; 4]>, u64)] = &[
+        let cases: &[Example] = &[
             ("810548656c6c6f", true, OpCode::Text, None, 5),
-            ("818537fa213d7f9f4d5158", true, OpCode::Text, Some([0x37, 0xfa, 0x21, 0x3d]), 5),
+            (
+                "818537fa213d7f9f4d5158",
+                true,
+                OpCode::Text,
+                Some([0x37, 0xfa, 0x21, 0x3d]),
+                5,
+            ),
             ("010348656c", false, OpCode::Text, None, 3),
             ("80026c6f", true, OpCode::Continuation, None, 2),
             ("890548656c6c6f", true, OpCode::Ping, None, 5),
-            ("8a8537fa213d7f9f4d5158", true, OpCode::Pong, Some([0x37, 0xfa, 0x21, 0x3d]), 5),
+            (
+                "8a8537fa213d7f9f4d5158",
+                true,
+                OpCode::Pong,
+                Some([0x37, 0xfa, 0x21, 0x3d]),
+                5,
+            ),
             ("827e0100", true, OpCode::Binary, None, 256),
             ("827f0000000000010000", true, OpCode::Binary, None, 65536),
         ];
@@ -256,7 +280,10 @@ mod tests {
             assert!(vectors.contains(wire), "{wire} is in the shared vectors");
             let bytes = hex(wire);
             let (h, n) = FrameHeader::decode(&bytes).unwrap().unwrap();
-            assert_eq!((h.fin, h.opcode, h.mask, h.payload_len, h.rsv), (fin, opcode, mask, len, 0));
+            assert_eq!(
+                (h.fin, h.opcode, h.mask, h.payload_len, h.rsv),
+                (fin, opcode, mask, len, 0)
+            );
             // Re-encoding gives the same header bytes.
             let mut out = [0u8; MAX_HEADER_LEN];
             assert_eq!(h.encode(&mut out), n);
@@ -271,12 +298,18 @@ mod tests {
     #[test]
     fn rfc6455_5_2_length_top_bit_rejected() {
         let bytes = hex("827f8000000000000000");
-        assert_eq!(FrameHeader::decode(&bytes), Err(FrameError::LengthTopBitSet));
+        assert_eq!(
+            FrameHeader::decode(&bytes),
+            Err(FrameError::LengthTopBitSet)
+        );
     }
 
     #[test]
     fn rfc6455_5_2_non_minimal_length_rejected() {
-        assert_eq!(FrameHeader::decode(&hex("827e007d")), Err(FrameError::NonMinimalLength));
+        assert_eq!(
+            FrameHeader::decode(&hex("827e007d")),
+            Err(FrameError::NonMinimalLength)
+        );
         assert_eq!(
             FrameHeader::decode(&hex("827f000000000000ffff")),
             Err(FrameError::NonMinimalLength)

@@ -293,6 +293,10 @@ mod tests {
             (E::BadExtensionHeader, 400),
             (E::BadUri, 400),
             (E::BadHeaderValue, 400),
+            (E::BadStatus(StatusCode::OK), 400),
+            (E::BadAccept, 400),
+            (E::UnofferedProtocol("chat".into()), 400),
+            (E::UnofferedExtension("x-foo".into()), 400),
         ];
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err:?}");

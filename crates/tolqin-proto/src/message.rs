@@ -273,7 +273,9 @@ impl Assembler {
             return Err(AssemblyError::TooBig { limit: max_message });
         }
         if self.fragments + 1 > max_fragments {
-            return Err(AssemblyError::TooManyFragments { limit: max_fragments });
+            return Err(AssemblyError::TooManyFragments {
+                limit: max_fragments,
+            });
         }
         Ok(())
     }
@@ -284,7 +286,11 @@ impl Assembler {
     ///
     /// # Errors
     /// [`AssemblyError::InvalidUtf8`].
-    pub fn validate_partial(&mut self, is_text: bool, frame_prefix: &[u8]) -> Result<(), AssemblyError> {
+    pub fn validate_partial(
+        &mut self,
+        is_text: bool,
+        frame_prefix: &[u8],
+    ) -> Result<(), AssemblyError> {
         if !is_text || frame_prefix.len() <= self.validated_in_frame {
             return Ok(());
         }
@@ -349,9 +355,15 @@ mod tests {
     #[test]
     fn rfc6455_5_4_fragments_reassembled() {
         let mut a = Assembler::new();
-        assert_eq!(a.push(Some(true), Bytes::from_static(b"Hel"), false), Ok(None));
+        assert_eq!(
+            a.push(Some(true), Bytes::from_static(b"Hel"), false),
+            Ok(None)
+        );
         assert!(a.in_progress());
-        let m = a.push(None, Bytes::from_static(b"lo"), true).unwrap().unwrap();
+        let m = a
+            .push(None, Bytes::from_static(b"lo"), true)
+            .unwrap()
+            .unwrap();
         assert_eq!(m, Message::text("Hello"));
         assert!(!a.in_progress());
     }
@@ -360,8 +372,14 @@ mod tests {
     fn rfc6455_8_1_utf8_split_across_fragments() {
         let euro = "€".as_bytes();
         let mut a = Assembler::new();
-        assert_eq!(a.push(Some(true), Bytes::copy_from_slice(&euro[..2]), false), Ok(None));
-        let m = a.push(None, Bytes::copy_from_slice(&euro[2..]), true).unwrap().unwrap();
+        assert_eq!(
+            a.push(Some(true), Bytes::copy_from_slice(&euro[..2]), false),
+            Ok(None)
+        );
+        let m = a
+            .push(None, Bytes::copy_from_slice(&euro[2..]), true)
+            .unwrap()
+            .unwrap();
         assert_eq!(m.as_text(), Some("€"));
     }
 
@@ -378,16 +396,26 @@ mod tests {
     fn rfc6455_8_1_partial_validation_fails_fast() {
         let mut a = Assembler::new();
         a.validate_partial(true, b"ab").unwrap();
-        assert_eq!(a.validate_partial(true, &[b'a', b'b', 0xc0]), Err(AssemblyError::InvalidUtf8));
+        assert_eq!(
+            a.validate_partial(true, &[b'a', b'b', 0xc0]),
+            Err(AssemblyError::InvalidUtf8)
+        );
     }
 
     #[test]
     fn limits_checked_before_buffering() {
         let mut a = Assembler::new();
-        a.push(Some(false), Bytes::from_static(b"12345"), false).unwrap();
-        assert_eq!(a.check_frame(6, 10, 100), Err(AssemblyError::TooBig { limit: 10 }));
+        a.push(Some(false), Bytes::from_static(b"12345"), false)
+            .unwrap();
+        assert_eq!(
+            a.check_frame(6, 10, 100),
+            Err(AssemblyError::TooBig { limit: 10 })
+        );
         assert_eq!(a.check_frame(5, 10, 100), Ok(()));
-        assert_eq!(a.check_frame(1, 10, 1), Err(AssemblyError::TooManyFragments { limit: 1 }));
+        assert_eq!(
+            a.check_frame(1, 10, 1),
+            Err(AssemblyError::TooManyFragments { limit: 1 })
+        );
     }
 
     #[test]

@@ -133,7 +133,10 @@ mod tests {
         ];
         for case in cases {
             for piece in 1..=case.len() {
-                assert!(feed_in_pieces(case, piece).is_err(), "{case:x?} piece {piece}");
+                assert!(
+                    feed_in_pieces(case, piece).is_err(),
+                    "{case:x?} piece {piece}"
+                );
             }
         }
     }

@@ -46,15 +46,28 @@ impl Client {
     /// # Errors
     /// [`Error::InvalidUrl`].
     pub fn new(url: &str) -> Result<Self> {
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| Error::InvalidUrl(format!("{url}: {e}")))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| Error::InvalidUrl(format!("{url}: {e}")))?;
         match uri.scheme_str() {
             Some("ws" | "wss" | "http" | "https") => {}
-            _ => return Err(Error::InvalidUrl(format!("{url}: the scheme must be ws:// or wss://"))),
+            _ => {
+                return Err(Error::InvalidUrl(format!(
+                    "{url}: the scheme must be ws:// or wss://"
+                )));
+            }
         }
         if uri.host().is_none() {
             return Err(Error::InvalidUrl(format!("{url}: no host")));
         }
-        Ok(Client { uri, origin: None, protocols: Vec::new(), extensions: Vec::new(), headers: Vec::new(), options: Options::default() })
+        Ok(Client {
+            uri,
+            origin: None,
+            protocols: Vec::new(),
+            extensions: Vec::new(),
+            headers: Vec::new(),
+            options: Options::default(),
+        })
     }
 
     /// Sends this `Origin` (browsers always do; servers may check it).
@@ -97,8 +110,14 @@ impl Client {
     }
 
     fn host_port(&self) -> Result<(String, u16)> {
-        let host = self.uri.host().ok_or_else(|| Error::InvalidUrl("no host".into()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = self
+            .uri
+            .host()
+            .ok_or_else(|| Error::InvalidUrl("no host".into()))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let default = match self.uri.scheme_str() {
             Some("wss" | "https") => 443,
             _ => 80,
@@ -115,7 +134,10 @@ impl Client {
     /// [`Error::HandshakeTimeout`].
     pub async fn connect(self) -> Result<WebSocket<TcpStream>> {
         if matches!(self.uri.scheme_str(), Some("wss" | "https")) {
-            return Err(Error::InvalidUrl(format!("{}: wss:// is not supported by this build", self.uri)));
+            return Err(Error::InvalidUrl(format!(
+                "{}: wss:// is not supported by this build",
+                self.uri
+            )));
         }
         let (host, port) = self.host_port()?;
         let timeout = self.options.handshake_timeout;
@@ -124,7 +146,9 @@ impl Client {
             tcp.set_nodelay(true)?;
             self.handshake_on(tcp).await
         };
-        tokio::time::timeout(timeout, fut).await.unwrap_or(Err(Error::HandshakeTimeout))
+        tokio::time::timeout(timeout, fut)
+            .await
+            .unwrap_or(Err(Error::HandshakeTimeout))
     }
 
     /// Runs the opening handshake over a stream the caller connected (a TLS stream, a proxy
@@ -160,7 +184,12 @@ impl Client {
         loop {
             match conn.next_event() {
                 Some(Event::Open(_)) => {
-                    return Ok(WebSocket::from_connection(io, conn, self.options.clone(), Some(self.uri.clone())));
+                    return Ok(WebSocket::from_connection(
+                        io,
+                        conn,
+                        self.options.clone(),
+                        Some(self.uri.clone()),
+                    ));
                 }
                 Some(Event::HandshakeFailed(err)) => return Err(Error::Handshake(err)),
                 Some(_) => {}

@@ -16,7 +16,7 @@
 //!         while let Some(message) = ws.recv().await {
 //!             ws.send(message?).await?;
 //!         }
-//!         tolqin::Result::Ok(())
+//!         Ok::<(), tolqin::Error>(())
 //!     });
 //! }
 //! # }
@@ -58,6 +58,7 @@ mod options;
 pub mod server;
 mod socket;
 
+pub use bytes::Bytes;
 pub use client::{Client, connect};
 pub use error::{Error, Result};
 pub use options::Options;
@@ -65,4 +66,3 @@ pub use server::{Acceptor, accept};
 pub use socket::{ReadyState, WebSocket};
 pub use tolqin_proto::connection::CloseInfo;
 pub use tolqin_proto::{self as proto, CloseCode, Message, Role, Utf8Bytes};
-pub use bytes::Bytes;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tolqin_proto::connection::UpgradeRequest;
@@ -13,20 +12,23 @@ use crate::socket::WebSocket;
 use crate::{Error, Options, Result};
 
 /// A refusal of an upgrade request: the HTTP response the client gets instead of 101.
+///
+/// Boxed, so that hooks returning `Result<_, Reject>` stay small.
 #[derive(Debug, Clone)]
-pub struct Reject {
-    /// The status (401, 403, 429...).
-    pub status: StatusCode,
-    /// Extra headers (for example `WWW-Authenticate`).
-    pub headers: HeaderMap,
-    /// A short text/plain body.
-    pub body: String,
-}
+pub struct Reject(Box<Response<String>>);
 
 impl Reject {
-    /// A refusal with this status and body.
+    /// A refusal with this status and a short text/plain body.
     pub fn new(status: StatusCode, body: impl Into<String>) -> Self {
-        Reject { status, headers: HeaderMap::new(), body: body.into() }
+        let mut response = Response::new(body.into());
+        *response.status_mut() = status;
+        let h = response.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        Reject(Box::new(response))
     }
     /// 401 Unauthorized: no or bad credentials.
     pub fn unauthorized(body: impl Into<String>) -> Self {
@@ -36,15 +38,18 @@ impl Reject {
     pub fn forbidden(body: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, body)
     }
-
-    fn into_response(self) -> Response<Bytes> {
-        let mut response = Response::new(Bytes::from(self.body));
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers;
-        let h = response.headers_mut();
-        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        response
+    /// Adds a header (for example `WWW-Authenticate` or `Retry-After`).
+    pub fn with_header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
+        self.0.headers_mut().insert(name, value);
+        self
+    }
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+    /// The body.
+    pub fn body(&self) -> &str {
+        self.0.body()
     }
 }
 
@@ -86,7 +91,10 @@ pub struct Acceptor {
 
 impl std::fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Acceptor").field("options", &self.options).field("protocols", &self.protocols).finish_non_exhaustive()
+        f.debug_struct("Acceptor")
+            .field("options", &self.options)
+            .field("protocols", &self.protocols)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +175,11 @@ impl Acceptor {
 
     fn decide(&self, upgrade: &UpgradeRequest) -> std::result::Result<Response<()>, Reject> {
         if let OriginPolicy::List(allowed) = &self.origins {
-            let ok = upgrade.valid.origin.as_deref().is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)));
+            let ok = upgrade
+                .valid
+                .origin
+                .as_deref()
+                .is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)));
             if !ok {
                 return Err(Reject::forbidden("origin not allowed"));
             }
@@ -176,7 +188,10 @@ impl Acceptor {
             Some(hook) => hook(&upgrade.request)?,
             None => HeaderMap::new(),
         };
-        let protocol = self.protocols.iter().find(|p| upgrade.valid.protocols.iter().any(|o| o == *p));
+        let protocol = self
+            .protocols
+            .iter()
+            .find(|p| upgrade.valid.protocols.iter().any(|o| o == *p));
         let mut response = upgrade.valid.accept(protocol.map(String::as_str), &[]);
         response.headers_mut().extend(extra);
         Ok(response)
@@ -195,14 +210,15 @@ impl Acceptor {
                     match result {
                         Ok(response) => {
                             conn.accept(response)?;
-                            let mut ws = WebSocket::from_connection(io, conn, self.options.clone(), None);
+                            let mut ws =
+                                WebSocket::from_connection(io, conn, self.options.clone(), None);
                             ws.flush().await?;
                             return Ok((ws, request));
                         }
                         Err(reject) => {
-                            let status = reject.status;
-                            tracing::debug!(%status, body = %reject.body, "upgrade refused");
-                            conn.reject(&reject.into_response())?;
+                            let status = reject.status();
+                            tracing::debug!(%status, body = %reject.body(), "upgrade refused");
+                            conn.reject(&*reject.0)?;
                             write_all_and_shutdown(&mut io, &mut conn).await;
                             return Err(Error::Rejected(status));
                         }

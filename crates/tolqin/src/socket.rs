@@ -89,12 +89,27 @@ where
 
     /// Wraps a transport and a protocol core that is already open (after [`crate::accept`] or
     /// [`crate::connect`] ran the handshake on them).
-    pub(crate) fn from_connection(io: S, conn: Connection, options: Options, url: Option<http::Uri>) -> Self {
+    pub(crate) fn from_connection(
+        io: S,
+        conn: Connection,
+        options: Options,
+        url: Option<http::Uri>,
+    ) -> Self {
         let keepalive = options.ping_interval.map(|period| Keepalive {
             interval: tokio::time::interval_at(Instant::now() + period, period),
             awaiting_pong: false,
         });
-        WebSocket { io, conn, options, url, keepalive, close_deadline: None, error: None, done: false, gather: Vec::new() }
+        WebSocket {
+            io,
+            conn,
+            options,
+            url,
+            keepalive,
+            close_deadline: None,
+            error: None,
+            done: false,
+            gather: Vec::new(),
+        }
     }
 
     /// The browser's `readyState`.
@@ -122,7 +137,12 @@ where
 
     /// The negotiated extensions as a header value (the browser's `extensions`), empty if none.
     pub fn extensions(&self) -> String {
-        self.conn.extensions().iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        self.conn
+            .extensions()
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The URL this client connected to (the browser's `url`); `None` on a server.
@@ -216,7 +236,9 @@ where
     /// # Errors
     /// [`Error::Io`].
     pub async fn flush(&mut self) -> Result<()> {
-        poll_fn(|cx| self.poll_write_pending(cx)).await.map_err(Error::Io)
+        poll_fn(|cx| self.poll_write_pending(cx))
+            .await
+            .map_err(Error::Io)
     }
 
     /// Starts the close handshake as the browser's `close(code, reason)` does (code 1000 or
@@ -246,7 +268,11 @@ where
     ///
     /// # Errors
     /// [`Error::Io`] while writing the close frame.
-    pub async fn close_and_wait(&mut self, code: Option<CloseCode>, reason: &str) -> Result<CloseInfo> {
+    pub async fn close_and_wait(
+        &mut self,
+        code: Option<CloseCode>,
+        reason: &str,
+    ) -> Result<CloseInfo> {
         if !self.conn.close_sent() && !self.done && self.conn.state() != State::Closed {
             self.close(code, reason).await?;
         }
@@ -341,13 +367,16 @@ where
             if let Some(k) = &mut self.keepalive {
                 if k.interval.poll_tick(cx).is_ready() {
                     if k.awaiting_pong {
-                        tracing::debug!("no pong before the next keepalive ping; dropping the connection");
+                        tracing::debug!(
+                            "no pong before the next keepalive ping; dropping the connection"
+                        );
                         self.conn.receive_eof();
                         self.error = Some(Error::KeepaliveTimeout);
                         let _ = Pin::new(&mut self.io).poll_shutdown(cx);
                         return self.finish();
                     }
-                    if self.conn.state() == State::Open && self.conn.send_ping(Bytes::new()).is_ok() {
+                    if self.conn.state() == State::Open && self.conn.send_ping(Bytes::new()).is_ok()
+                    {
                         k.awaiting_pong = true;
                     }
                     continue;

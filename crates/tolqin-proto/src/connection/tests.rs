@@ -8,7 +8,13 @@ const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// A frame as a client would send it (masked with `KEY`), or unmasked with `mask == None`.
 fn frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let header = FrameHeader { fin, rsv, opcode: OpCode::from_bits(opcode), mask, payload_len: payload.len() as u64 };
+    let header = FrameHeader {
+        fin,
+        rsv,
+        opcode: OpCode::from_bits(opcode),
+        mask,
+        payload_len: payload.len() as u64,
+    };
     let mut head = [0u8; MAX_HEADER_LEN];
     let n = header.encode(&mut head);
     let mut out = head[..n].to_vec();
@@ -64,14 +70,22 @@ fn assert_failed(conn: &mut Connection, events: &[Event], code: u16) {
 #[test]
 fn rfc6455_5_7_masked_text_byte_by_byte() {
     let mut conn = server();
-    let events = feed_bytewise(&mut conn, &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    let events = feed_bytewise(
+        &mut conn,
+        &[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ],
+    );
     assert!(matches!(&events[..], [Event::Message(Message::Text(t))] if t == "Hello"));
 }
 
 #[test]
 fn rfc6455_5_7_fragmented_unmasked_text_to_client() {
     let mut conn = Connection::new(Role::Client, Config::default());
-    let events = feed_bytewise(&mut conn, &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f]);
+    let events = feed_bytewise(
+        &mut conn,
+        &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f],
+    );
     assert!(matches!(&events[..], [Event::Message(Message::Text(t))] if t == "Hello"));
 }
 
@@ -137,20 +151,39 @@ fn rfc6455_5_2_header_violations_fail_1002() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("reserved opcode 3", client_frame(0x3, b"")),
         ("reserved opcode 0xb", client_frame(0xb, b"")),
-        ("rsv1 without extension", frame(true, 0b100, 0x1, b"x", Some(KEY))),
+        (
+            "rsv1 without extension",
+            frame(true, 0b100, 0x1, b"x", Some(KEY)),
+        ),
         ("rsv3 on a ping", frame(true, 0b001, 0x9, b"", Some(KEY))),
         ("fragmented ping", frame(false, 0, 0x9, b"", Some(KEY))),
         ("ping of 126 bytes", client_frame(0x9, &[0u8; 126])),
         ("close of 126 bytes", client_frame(0x8, &[0u8; 126])),
         ("continuation first", client_frame(0x0, b"x")),
-        ("text inside a fragmented message", [frame(false, 0, 0x1, b"a", Some(KEY)), client_frame(0x1, b"b")].concat()),
-        ("64-bit length with top bit", vec![0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]),
-        ("non-minimal 16-bit length", vec![0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4]),
+        (
+            "text inside a fragmented message",
+            [
+                frame(false, 0, 0x1, b"a", Some(KEY)),
+                client_frame(0x1, b"b"),
+            ]
+            .concat(),
+        ),
+        (
+            "64-bit length with top bit",
+            vec![0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4],
+        ),
+        (
+            "non-minimal 16-bit length",
+            vec![0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4],
+        ),
     ];
     for (name, wire) in cases {
         let mut conn = server();
         let events = feed_bytewise(&mut conn, &wire);
-        assert!(matches!(events.last(), Some(Event::Error(_))), "{name}: {events:?}");
+        assert!(
+            matches!(events.last(), Some(Event::Error(_))),
+            "{name}: {events:?}"
+        );
         assert_failed(&mut conn, &events, 1002);
     }
 }
@@ -158,7 +191,15 @@ fn rfc6455_5_2_header_violations_fail_1002() {
 #[test]
 fn rfc6455_8_1_invalid_utf8_fails_fast_mid_frame() {
     let mut conn = server();
-    let payload = [&b"valid text "[..], &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xf4, 0x90, 0x80, 0x80], &[b'x'; 100]].concat();
+    let payload = [
+        &b"valid text "[..],
+        &[
+            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xf4, 0x90, 0x80,
+            0x80,
+        ],
+        &[b'x'; 100],
+    ]
+    .concat();
     let wire = client_frame(0x1, &payload);
     // Feed up to and including the first invalid byte (0x90 after 0xf4): the frame is far from
     // complete, yet the connection fails now.
@@ -188,12 +229,24 @@ fn rfc6455_8_1_utf8_valid_across_fragments_and_pings() {
     let mut wire = Vec::new();
     for (i, b) in text.iter().enumerate() {
         let op = if i == 0 { 0x1 } else { 0x0 };
-        wire.extend(frame(i + 1 == text.len(), 0, op, std::slice::from_ref(b), Some(KEY)));
+        wire.extend(frame(
+            i + 1 == text.len(),
+            0,
+            op,
+            std::slice::from_ref(b),
+            Some(KEY),
+        ));
         wire.extend(client_frame(0x9, b""));
     }
     let mut conn = server();
     let events = feed_bytewise(&mut conn, &wire);
-    let messages: Vec<_> = events.iter().filter_map(|e| match e { Event::Message(m) => Some(m.clone()), _ => None }).collect();
+    let messages: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(messages, vec![Message::text("κόσμε €𝄞")]);
 }
 
@@ -201,11 +254,16 @@ fn rfc6455_8_1_utf8_valid_across_fragments_and_pings() {
 fn rfc6455_5_5_1_close_echoes_code() {
     let mut conn = server();
     let events = feed(&mut conn, &client_frame(0x8, b"\x03\xe8bye"));
-    assert!(matches!(&events[..], [Event::Close(f)] if f.code == CloseCode::NORMAL && f.reason == "bye"));
+    assert!(
+        matches!(&events[..], [Event::Close(f)] if f.code == CloseCode::NORMAL && f.reason == "bye")
+    );
     assert_eq!(conn.data_to_send(), vec![0x88, 0x02, 0x03, 0xe8]);
     assert_eq!(conn.state(), State::Closed);
     let info = conn.close_info();
-    assert_eq!((info.code, info.was_clean, info.reason.as_str()), (CloseCode::NORMAL, true, "bye"));
+    assert_eq!(
+        (info.code, info.was_clean, info.reason.as_str()),
+        (CloseCode::NORMAL, true, "bye")
+    );
     // Nothing may be sent after the close frame, and nothing more is parsed.
     assert_eq!(conn.send_text("late"), Err(SendError::Closed));
     assert!(feed(&mut conn, &client_frame(0x1, b"late")).is_empty());
@@ -231,7 +289,13 @@ fn rfc6455_7_4_invalid_close_payloads() {
     let events = feed(&mut conn, &client_frame(0x8, &[0x03]));
     assert_failed(&mut conn, &events, 1002);
     let mut conn = server();
-    let events = feed(&mut conn, &client_frame(0x8, b"\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"));
+    let events = feed(
+        &mut conn,
+        &client_frame(
+            0x8,
+            b"\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80",
+        ),
+    );
     assert_failed(&mut conn, &events, 1007);
 }
 
@@ -240,9 +304,15 @@ fn rfc6455_7_1_2_we_close_first_then_peer_echoes() {
     let mut conn = server();
     conn.close(Some(CloseCode(4000)), "done").unwrap();
     assert_eq!(conn.state(), State::Closing);
-    assert_eq!(conn.data_to_send(), [&[0x88, 0x06, 0x0f, 0xa0][..], b"done"].concat());
+    assert_eq!(
+        conn.data_to_send(),
+        [&[0x88, 0x06, 0x0f, 0xa0][..], b"done"].concat()
+    );
     // Messages still arriving before the peer's close are delivered; pings are not answered.
-    let events = feed(&mut conn, &[client_frame(0x1, b"in flight"), client_frame(0x9, b"")].concat());
+    let events = feed(
+        &mut conn,
+        &[client_frame(0x1, b"in flight"), client_frame(0x9, b"")].concat(),
+    );
     assert_eq!(events.len(), 2);
     assert!(conn.data_to_send().is_empty());
     let events = feed(&mut conn, &client_frame(0x8, b"\x0f\xa0"));
@@ -255,11 +325,24 @@ fn rfc6455_7_1_2_we_close_first_then_peer_echoes() {
 #[test]
 fn browser_close_validation() {
     let mut conn = server();
-    assert_eq!(conn.close(Some(CloseCode(1001)), ""), Err(SendError::InvalidCloseCode(1001)));
-    assert_eq!(conn.close(Some(CloseCode(5000)), ""), Err(SendError::InvalidCloseCode(5000)));
-    assert_eq!(conn.close(Some(CloseCode::NORMAL), &"x".repeat(124)), Err(SendError::ReasonTooLong(124)));
+    assert_eq!(
+        conn.close(Some(CloseCode(1001)), ""),
+        Err(SendError::InvalidCloseCode(1001))
+    );
+    assert_eq!(
+        conn.close(Some(CloseCode(5000)), ""),
+        Err(SendError::InvalidCloseCode(5000))
+    );
+    assert_eq!(
+        conn.close(Some(CloseCode::NORMAL), &"x".repeat(124)),
+        Err(SendError::ReasonTooLong(124))
+    );
     conn.close(None, "").unwrap();
-    assert_eq!(conn.data_to_send(), vec![0x88, 0x00], "no body when neither code nor reason");
+    assert_eq!(
+        conn.data_to_send(),
+        vec![0x88, 0x00],
+        "no body when neither code nor reason"
+    );
     assert_eq!(conn.close(None, ""), Err(SendError::Closed));
 }
 
@@ -275,7 +358,11 @@ fn limits_frame_too_big_fails_1009_from_the_header_alone() {
 #[test]
 fn limits_message_too_big_across_fragments_fails_1009() {
     let mut conn = Connection::new(Role::Server, Config::default().with_max_message_size(10));
-    let wire = [frame(false, 0, 0x2, &[1; 6], Some(KEY)), frame(true, 0, 0x0, &[1; 6], Some(KEY))].concat();
+    let wire = [
+        frame(false, 0, 0x2, &[1; 6], Some(KEY)),
+        frame(true, 0, 0x0, &[1; 6], Some(KEY)),
+    ]
+    .concat();
     let events = feed(&mut conn, &wire);
     assert_failed(&mut conn, &events, 1009);
 }
@@ -301,8 +388,14 @@ fn rfc6455_5_3_client_masks_with_fresh_keys() {
     assert_eq!((a[0], a[1]), (0x81, 0x85));
     let mut server = server();
     let events = feed(&mut server, &sent);
-    assert!(matches!(&events[..], [Event::Message(x), Event::Message(y)] if x.as_text() == Some("Hello") && y.as_text() == Some("Hello")));
-    assert_ne!(&a[2..6], &b[2..6], "two frames, two masking keys (chance of equal: 2^-32)");
+    assert!(
+        matches!(&events[..], [Event::Message(x), Event::Message(y)] if x.as_text() == Some("Hello") && y.as_text() == Some("Hello"))
+    );
+    assert_ne!(
+        &a[2..6],
+        &b[2..6],
+        "two frames, two masking keys (chance of equal: 2^-32)"
+    );
 }
 
 #[test]
@@ -314,7 +407,11 @@ fn large_messages_are_fragmented_and_reassembled() {
     let mut server = server();
     let events = feed(&mut server, &wire);
     assert!(matches!(&events[..], [Event::Message(Message::Binary(b))] if b[..] == data[..]));
-    assert_eq!(wire.len(), 5500 + 6 * (4 + 4), "six frames with 16-bit lengths");
+    assert_eq!(
+        wire.len(),
+        5500 + 6 * (4 + 4),
+        "six frames with 16-bit lengths"
+    );
 }
 
 #[test]
@@ -353,13 +450,19 @@ fn send_before_open_is_an_error() {
 #[test]
 fn rfc6455_4_opening_handshake_through_connections() {
     let uri: http::Uri = "ws://example.com/chat".parse().unwrap();
-    let handshake = handshake::ClientRequest::new(uri).unwrap().protocol("chat").build().unwrap();
+    let handshake = handshake::ClientRequest::new(uri)
+        .unwrap()
+        .protocol("chat")
+        .build()
+        .unwrap();
     let mut client = Connection::client(handshake, Config::default());
     let mut server = Connection::server(Config::default());
     // The client's request, followed at once by a first frame.
     let request = client.data_to_send();
     let events = feed_bytewise(&mut server, &request);
-    let Some(Event::Request(req)) = events.into_iter().next() else { panic!("no request event") };
+    let Some(Event::Request(req)) = events.into_iter().next() else {
+        panic!("no request event")
+    };
     assert_eq!(req.valid.protocols, vec!["chat".to_string()]);
     server.accept(req.valid.accept(Some("chat"), &[])).unwrap();
     server.send_text("welcome").unwrap();
@@ -380,7 +483,11 @@ fn rfc6455_4_2_1_bad_request_gets_http_error() {
     assert!(matches!(&events[..], [Event::HandshakeFailed(_)]));
     let response = String::from_utf8(server.data_to_send()).unwrap();
     assert!(response.starts_with("HTTP/1.1 426"), "{response}");
-    assert!(response.to_ascii_lowercase().contains("sec-websocket-version: 13"));
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("sec-websocket-version: 13")
+    );
     assert_eq!(server.state(), State::Closed);
 }
 
@@ -401,21 +508,31 @@ fn summarize(events: &[Event]) -> Vec<String> {
 
 fn arb_frame() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)).prop_map(|(text, p)| {
-            if text {
-                let s = String::from_utf8_lossy(&p).into_owned();
-                client_frame(0x1, s.as_bytes())
-            } else {
-                client_frame(0x2, &p)
-            }
-        }),
+        (
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(text, p)| {
+                if text {
+                    let s = String::from_utf8_lossy(&p).into_owned();
+                    client_frame(0x1, s.as_bytes())
+                } else {
+                    client_frame(0x2, &p)
+                }
+            }),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(|p| client_frame(0x9, &p)),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(|p| client_frame(0xa, &p)),
         (proptest::collection::vec("\\PC{0,8}", 1..4)).prop_map(|parts| {
             let mut wire = Vec::new();
             for (i, part) in parts.iter().enumerate() {
                 let op = if i == 0 { 0x1 } else { 0x0 };
-                wire.extend(frame(i + 1 == parts.len(), 0, op, part.as_bytes(), Some(KEY)));
+                wire.extend(frame(
+                    i + 1 == parts.len(),
+                    0,
+                    op,
+                    part.as_bytes(),
+                    Some(KEY),
+                ));
             }
             wire
         }),

@@ -561,6 +561,39 @@ mod tests {
         }
     }
 
+    const TOKEN: &str = "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}";
+
+    proptest::proptest! {
+        #[test]
+        fn rfc6455_9_1_extension_round_trip_any(
+            name in TOKEN,
+            params in proptest::collection::vec((TOKEN, proptest::option::of(TOKEN)), 0..4),
+        ) {
+            let extension = Extension { name, params };
+            let value = HeaderValue::from_str(&extension.to_header_string()).unwrap();
+            proptest::prop_assert_eq!(parse_extensions([&value]), Ok(vec![extension]));
+        }
+
+        #[test]
+        fn rfc6455_9_1_header_parsers_never_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            // Only what a HeaderValue can hold can reach the parsers.
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let _ = parse_extensions([&value]);
+                let _ = parse_protocols([&value]);
+            }
+        }
+
+        #[test]
+        fn rfc6455_9_1_extension_grammar_never_panics(
+            text in r#"[a-c;=,"\\ \t]{0,24}"#,
+        ) {
+            let value = HeaderValue::from_str(&text).unwrap();
+            let _ = parse_extensions([&value]);
+        }
+    }
+
     #[test]
     fn rfc7230_3_2_wire_names() {
         let cases = [

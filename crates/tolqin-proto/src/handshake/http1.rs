@@ -163,7 +163,7 @@ fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
 pub fn encode_response<B: ResponseBody>(response: &Response<B>, out: &mut Vec<u8>) {
     let status = response.status();
     let headers = response.headers();
-    let body = response.body().bytes();
+    let body = response.body().body_bytes();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     // RFC 7230 3.1.2: the space before the reason phrase is required even when it is empty.
@@ -192,66 +192,66 @@ pub fn encode_response<B: ResponseBody>(response: &Response<B>, out: &mut Vec<u8
 /// covers it and the usual byte containers.
 pub trait ResponseBody {
     /// The body's bytes, exactly as they go on the wire.
-    fn bytes(&self) -> &[u8];
+    fn body_bytes(&self) -> &[u8];
 }
 
 impl ResponseBody for () {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         &[]
     }
 }
 
 impl ResponseBody for [u8] {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self
     }
 }
 
 impl<const N: usize> ResponseBody for [u8; N] {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self
     }
 }
 
 impl ResponseBody for str {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl ResponseBody for String {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl ResponseBody for Vec<u8> {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self
     }
 }
 
 impl ResponseBody for bytes::Bytes {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self
     }
 }
 
 impl ResponseBody for Cow<'_, str> {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl ResponseBody for Cow<'_, [u8]> {
-    fn bytes(&self) -> &[u8] {
+    fn body_bytes(&self) -> &[u8] {
         self
     }
 }
 
 impl<T: ResponseBody + ?Sized> ResponseBody for &T {
-    fn bytes(&self) -> &[u8] {
-        T::bytes(self)
+    fn body_bytes(&self) -> &[u8] {
+        T::body_bytes(self)
     }
 }
 

@@ -1,0 +1,147 @@
+//! Our client against our server over real sockets: messages of every size class.
+
+mod support;
+
+use support::*;
+use tolqin::{Client, Message, Options};
+
+#[tokio::test]
+async fn text_binary_and_empty_messages_echo() {
+    let addr = echo_server().await;
+    let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    let messages = [
+        Message::text("Hello"),
+        Message::text(""),
+        Message::binary(vec![]),
+        Message::binary(vec![0u8, 1, 2, 255]),
+        Message::text("κόσμε €𝄞"),
+    ];
+    for m in messages {
+        ws.send(m.clone()).await.unwrap();
+        let back = bounded(ws.recv()).await.unwrap().unwrap();
+        assert_eq!(back, m);
+    }
+    let info = bounded(ws.close_and_wait(None, "")).await.unwrap();
+    assert!(info.was_clean);
+}
+
+#[tokio::test]
+async fn rfc6455_5_2_length_boundaries_and_16_mib() {
+    let addr = echo_server().await;
+    let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    for len in [125usize, 126, 65535, 65536, 16 << 20] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        ws.send(Message::binary(payload.clone())).await.unwrap();
+        let back = bounded(ws.recv()).await.unwrap().unwrap();
+        assert_eq!(back.len(), len);
+        assert!(
+            back.as_bytes() == &payload[..],
+            "payload of {len} bytes came back changed"
+        );
+        let text = "é".repeat(len / 2);
+        ws.send(Message::text(text.clone())).await.unwrap();
+        let back = bounded(ws.recv()).await.unwrap().unwrap();
+        assert_eq!(back.as_text(), Some(text.as_str()));
+    }
+    bounded(ws.close_and_wait(None, "")).await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc6455_5_4_fragmented_messages_both_ways() {
+    let addr = echo_server().await;
+    // Our client fragments everything over 1000 bytes; the server reassembles.
+    let mut protocol = tolqin::proto::Config::default();
+    protocol.write_frame_size = 1000;
+    let mut ws = bounded(
+        Client::new(&url(addr))
+            .unwrap()
+            .options(Options::default().with_protocol(protocol))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let text = "fragment ".repeat(1000);
+    ws.send(Message::text(text.clone())).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap().as_text(),
+        Some(text.as_str())
+    );
+}
+
+#[tokio::test]
+async fn rfc6455_5_4_pings_between_fragments_are_answered() {
+    let addr = echo_server().await;
+    let mut tcp = raw_client(addr).await;
+    use tokio::io::AsyncWriteExt;
+    let wire = [
+        client_frame(false, 0x1, b"Hel"),
+        client_frame(true, 0x9, b"p1"),
+        client_frame(false, 0x0, b"l"),
+        client_frame(true, 0x9, b"p2"),
+        client_frame(true, 0x0, b"o"),
+    ]
+    .concat();
+    // Byte by byte, to exercise every split.
+    for b in wire {
+        tcp.write_all(&[b]).await.unwrap();
+    }
+    assert_eq!(
+        read_frame(&mut tcp).await,
+        Some((true, 0xa, b"p1".to_vec()))
+    );
+    assert_eq!(
+        read_frame(&mut tcp).await,
+        Some((true, 0xa, b"p2".to_vec()))
+    );
+    assert_eq!(
+        read_frame(&mut tcp).await,
+        Some((true, 0x1, b"Hello".to_vec()))
+    );
+}
+
+#[tokio::test]
+async fn many_concurrent_clients() {
+    let addr = echo_server().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        tasks.push(tokio::spawn(async move {
+            let mut ws = tolqin::connect(&url(addr)).await.unwrap();
+            for j in 0..20 {
+                let m = format!("client {i} message {j}");
+                ws.send(m.as_str()).await.unwrap();
+                assert_eq!(
+                    ws.recv().await.unwrap().unwrap().as_text(),
+                    Some(m.as_str())
+                );
+            }
+            ws.close_and_wait(None, "").await.unwrap()
+        }));
+    }
+    for t in tasks {
+        assert!(bounded(t).await.unwrap().was_clean);
+    }
+}
+
+#[tokio::test]
+async fn browser_api_members() {
+    let addr = echo_server().await;
+    let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    assert_eq!(ws.ready_state(), tolqin::ReadyState::Open);
+    assert_eq!(ws.url().map(|u| u.to_string()), Some(url(addr)));
+    assert_eq!(ws.protocol(), None);
+    assert_eq!(ws.extensions(), "");
+    ws.feed(Message::binary(vec![0u8; 1000])).unwrap();
+    assert_eq!(ws.buffered_amount(), 1000);
+    ws.flush().await.unwrap();
+    assert_eq!(ws.buffered_amount(), 0);
+    bounded(ws.recv()).await.unwrap().unwrap();
+    ws.close(Some(tolqin::CloseCode(4000)), "bye")
+        .await
+        .unwrap();
+    assert_eq!(ws.ready_state(), tolqin::ReadyState::Closing);
+    assert!(ws.send("late").await.is_err(), "no send after close");
+    while bounded(ws.recv()).await.is_some() {}
+    assert_eq!(ws.ready_state(), tolqin::ReadyState::Closed);
+    let info = ws.close_info();
+    assert_eq!((info.code.0, info.was_clean), (4000, true));
+}

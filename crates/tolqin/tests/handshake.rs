@@ -1,0 +1,139 @@
+//! The opening handshake over real sockets: subprotocols, Origin checks, authentication,
+//! malformed requests.
+
+mod support;
+
+use http::{HeaderValue, header};
+use support::*;
+use tolqin::{Acceptor, Client, Error, server::Reject};
+
+#[tokio::test]
+async fn rfc6455_4_2_2_subprotocol_chosen_in_server_preference() {
+    let addr = echo_server_with(Acceptor::new().protocols(["chat.v2", "chat.v1"])).await;
+    let ws = bounded(
+        Client::new(&url(addr))
+            .unwrap()
+            .protocol("chat.v1")
+            .protocol("chat.v2")
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ws.protocol(), Some("chat.v2"));
+}
+
+#[tokio::test]
+async fn rfc6455_4_2_2_no_common_subprotocol_means_none() {
+    let addr = echo_server_with(Acceptor::new().protocols(["chat.v2"])).await;
+    let ws = bounded(Client::new(&url(addr)).unwrap().protocol("mqtt").connect())
+        .await
+        .unwrap();
+    assert_eq!(ws.protocol(), None);
+}
+
+#[tokio::test]
+async fn rfc6455_10_2_foreign_origin_refused_with_403() {
+    let addr = echo_server_with(Acceptor::new().allow_origin("http://good.example")).await;
+    let ok = bounded(
+        Client::new(&url(addr))
+            .unwrap()
+            .origin("http://good.example")
+            .connect(),
+    )
+    .await;
+    assert!(ok.is_ok());
+    for client in [
+        Client::new(&url(addr))
+            .unwrap()
+            .origin("http://evil.example"),
+        Client::new(&url(addr)).unwrap(),
+    ] {
+        match bounded(client.connect()).await {
+            Err(Error::Handshake(tolqin::proto::handshake::HandshakeError::BadStatus(s))) => {
+                assert_eq!(s, 403)
+            }
+            other => panic!("expected 403, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn authentication_hook_refuses_with_401_and_accepts_with_cookie() {
+    let acceptor = Acceptor::new().authenticate(|req| match req.headers().get(header::COOKIE) {
+        Some(v) if v == "session=s3cret" => {
+            let mut extra = http::HeaderMap::new();
+            extra.insert("x-user", HeaderValue::from_static("alice"));
+            Ok(extra)
+        }
+        _ => Err(Reject::unauthorized("no session")),
+    });
+    let addr = echo_server_with(acceptor).await;
+    let refused = bounded(Client::new(&url(addr)).unwrap().connect()).await;
+    assert!(
+        matches!(refused, Err(Error::Handshake(tolqin::proto::handshake::HandshakeError::BadStatus(s))) if s == 401)
+    );
+    let response = raw_request(addr, &format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )).await;
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    assert!(response.ends_with("no session"), "{response}");
+    let mut ws = bounded(
+        Client::new(&url(addr))
+            .unwrap()
+            .header(header::COOKIE, HeaderValue::from_static("session=s3cret"))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    ws.send("hi").await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap().as_text(),
+        Some("hi")
+    );
+}
+
+#[tokio::test]
+async fn rfc6455_4_2_1_malformed_requests_get_http_errors() {
+    let addr = echo_server().await;
+    let good = "Host: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let cases = [
+        (format!("GET / HTTP/1.1\r\n{good}Sec-WebSocket-Version: 8\r\n\r\n"), "426"),
+        (format!("POST / HTTP/1.1\r\n{good}Sec-WebSocket-Version: 13\r\n\r\n"), "405"),
+        ("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n".to_string(), "400"),
+        ("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".to_string(), "400"),
+        ("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".to_string(), "400"),
+        ("GARBAGE\r\n\r\n".to_string(), "400"),
+        (format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000)), "431"),
+    ];
+    for (request, status) in cases {
+        let response = raw_request(addr, &request).await;
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{status} expected for {:.60}: {response}",
+            request
+        );
+        if status == "426" {
+            assert!(
+                response
+                    .to_ascii_lowercase()
+                    .contains("sec-websocket-version: 13")
+            );
+        }
+    }
+    // The server is still serving.
+    let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    ws.send("still here").await.unwrap();
+    assert!(bounded(ws.recv()).await.is_some());
+}
+
+#[tokio::test]
+async fn handshake_timeout_drops_a_slow_client() {
+    use std::time::Duration;
+    let acceptor = Acceptor::new()
+        .options(tolqin::Options::default().with_handshake_timeout(Duration::from_millis(300)));
+    let addr = echo_server_with(acceptor).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    tcp.write_all(b"GET / HTTP/1.1\r\n").await.unwrap(); // and then nothing
+    assert!(wait_closed(&mut tcp).await);
+}
