@@ -947,6 +947,54 @@ impl Connection {
         Ok(())
     }
 
+    /// Notes that a close frame was sent for this connection by another `Connection` sharing
+    /// its transport (the sending half of a split connection): no pong is queued from now on,
+    /// and a close frame received completes the close handshake instead of being echoed.
+    pub fn note_close_sent(&mut self) {
+        self.close_sent = true;
+        if self.state == State::Open {
+            self.state = State::Closing;
+        }
+    }
+
+    /// Moves everything `from` has queued for sending into this connection's queue: control
+    /// frames stay control frames (ahead of unstarted data), and a close frame ends the queue
+    /// (frames after it, or after one this connection already sent, are dropped).
+    ///
+    /// This is how a connection split into halves works: the receiving half's `Connection`
+    /// queues the replies the protocol obliges (pongs, the close echo, a close after a
+    /// protocol error) and the sending half's `Connection` writes them.
+    pub fn take_output(&mut self, from: &mut Connection) {
+        let out = std::mem::take(&mut from.out);
+        if self.out.pending == 0 && !self.close_sent {
+            // Nothing queued here: take the queue whole, a partly written frame included.
+            self.out = out;
+        } else {
+            debug_assert_eq!(out.offset, 0, "a source that writes nothing itself");
+            let frames = out
+                .control
+                .into_iter()
+                .map(|f| (f, true))
+                .chain(out.queue.into_iter().map(|f| (f, false)));
+            for (frame, control) in frames {
+                if self.close_sent {
+                    break;
+                }
+                let is_close = frame.head_len > 0 && frame.head[0] & 0x0f == OpCode::Close.bits();
+                self.out.push(frame, control);
+                if is_close {
+                    self.note_close_sent();
+                }
+            }
+        }
+        if from.close_sent {
+            self.note_close_sent();
+        }
+        if from.state == State::Closed {
+            self.state = State::Closed;
+        }
+    }
+
     /// Fills `dst` with the next slices to write, in order, for a vectored write; returns how
     /// many were filled. Report what was written with [`Connection::advance_written`].
     pub fn io_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {

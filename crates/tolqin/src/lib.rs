@@ -55,8 +55,11 @@
 pub mod client;
 mod error;
 mod options;
+mod reader;
 pub mod server;
 mod socket;
+mod split;
+mod transport;
 
 pub use bytes::Bytes;
 pub use client::{Client, connect};
@@ -64,5 +67,6 @@ pub use error::{Error, Result};
 pub use options::Options;
 pub use server::{Acceptor, accept};
 pub use socket::{ReadyState, WebSocket};
+pub use split::{ReadHalf, WriteHalf};
 pub use tolqin_proto::connection::CloseInfo;
 pub use tolqin_proto::{self as proto, CloseCode, Message, Role, Utf8Bytes};

@@ -1,19 +1,19 @@
 //! [`WebSocket`]: a message stream and sink over any `AsyncRead + AsyncWrite`.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Interval, Sleep};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tolqin_proto::connection::CloseInfo;
-use tolqin_proto::{CloseCode, Connection, Event, Message, Role, State};
+use tolqin_proto::{CloseCode, Connection, Message, Role, State};
 
-use crate::{Error, Options, Result};
+use crate::reader::{Reader, Replies};
+use crate::{Error, Options, Result, transport};
 
 /// The browser's `WebSocket.readyState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,15 +29,6 @@ pub enum ReadyState {
     Closed = 3,
 }
 
-/// Bytes read into the stack at once when the connection holds no read buffer, so an idle
-/// connection holds no buffer at all.
-const STACK_READ: usize = 8 << 10;
-/// Largest single reservation for a frame that is still arriving (the frame itself is bounded
-/// by the configured max frame size; this bounds what a peer that stalls can make us reserve).
-const MAX_RESERVE: usize = 256 << 10;
-/// Slices per vectored write.
-const MAX_SLICES: usize = 64;
-
 /// A WebSocket connection after the opening handshake, over the transport `S`.
 ///
 /// It is a [`Stream`] of incoming [`Message`]s and a [`Sink`] of outgoing ones, and has the
@@ -48,30 +39,39 @@ const MAX_SLICES: usize = 64;
 /// When the stream ends, [`close_info`](Self::close_info) says how (code, reason, `was_clean`).
 pub struct WebSocket<S> {
     pub(crate) io: S,
-    pub(crate) conn: Connection,
-    options: Options,
+    pub(crate) reader: Reader,
+    pub(crate) options: Options,
     url: Option<http::Uri>,
-    keepalive: Option<Keepalive>,
-    close_deadline: Option<Pin<Box<Sleep>>>,
-    /// Error to report once the close frame is flushed and the transport closed.
-    error: Option<Error>,
-    /// The stream has ended: the transport is closed (or abandoned after an error).
-    done: bool,
     /// Staging buffer for transports without vectored writes (TLS), so a frame header and its
     /// payload go out in one write.
-    gather: Vec<u8>,
+    pub(crate) gather: Vec<u8>,
 }
 
-struct Keepalive {
-    interval: Interval,
-    awaiting_pong: bool,
+/// Replies written straight to the transport the whole socket reads from.
+struct Direct<'a>(&'a mut Vec<u8>);
+
+impl<S: AsyncWrite + Unpin> Replies<S> for Direct<'_> {
+    fn poll_replies(
+        &mut self,
+        io: &mut S,
+        conn: &mut Connection,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        transport::poll_write_all(io, conn, self.0, cx)
+    }
+    fn pending(&self, conn: &Connection) -> bool {
+        conn.wants_write()
+    }
+    fn poll_shutdown(&mut self, io: &mut S, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(io).poll_shutdown(cx)
+    }
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("role", &self.conn.role())
-            .field("state", &self.conn.state())
+            .field("role", &self.reader.conn.role())
+            .field("state", &self.reader.conn.state())
             .field("url", &self.url)
             .finish_non_exhaustive()
     }
@@ -95,29 +95,21 @@ where
         options: Options,
         url: Option<http::Uri>,
     ) -> Self {
-        let keepalive = options.ping_interval.map(|period| Keepalive {
-            interval: tokio::time::interval_at(Instant::now() + period, period),
-            awaiting_pong: false,
-        });
         WebSocket {
             io,
-            conn,
+            reader: Reader::new(conn, &options),
             options,
             url,
-            keepalive,
-            close_deadline: None,
-            error: None,
-            done: false,
             gather: Vec::new(),
         }
     }
 
     /// The browser's `readyState`.
     pub fn ready_state(&self) -> ReadyState {
-        if self.done {
+        if self.reader.done {
             return ReadyState::Closed;
         }
-        match self.conn.state() {
+        match self.reader.conn.state() {
             State::Connecting => ReadyState::Connecting,
             State::Open => ReadyState::Open,
             State::Closing | State::Closed => ReadyState::Closing,
@@ -127,17 +119,18 @@ where
     /// The browser's `bufferedAmount`: payload bytes of messages queued and not yet written to
     /// the transport.
     pub fn buffered_amount(&self) -> usize {
-        self.conn.buffered_amount()
+        self.reader.conn.buffered_amount()
     }
 
     /// The subprotocol the server chose (the browser's `protocol`), if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.conn.protocol()
+        self.reader.conn.protocol()
     }
 
     /// The negotiated extensions as a header value (the browser's `extensions`), empty if none.
     pub fn extensions(&self) -> String {
-        self.conn
+        self.reader
+            .conn
             .extensions()
             .iter()
             .map(|e| e.to_string())
@@ -152,14 +145,14 @@ where
 
     /// This end's role.
     pub fn role(&self) -> Role {
-        self.conn.role()
+        self.reader.conn.role()
     }
 
     /// How the connection ended: the peer's code and reason and whether the close handshake
     /// completed; code 1006 and `was_clean == false` if the connection dropped without one.
     /// Meaningful once the stream has ended.
     pub fn close_info(&self) -> CloseInfo {
-        self.conn.close_info()
+        self.reader.conn.close_info()
     }
 
     /// The transport.
@@ -169,7 +162,7 @@ where
 
     /// The sans-I/O protocol core.
     pub fn protocol_core(&self) -> &Connection {
-        &self.conn
+        &self.reader.conn
     }
 
     /// Receives the next message; `None` once the connection is closed (see
@@ -189,15 +182,7 @@ where
     /// # Errors
     /// A protocol violation found in the buffered input.
     pub fn try_recv_buffered(&mut self) -> Option<Result<Message>> {
-        if self.done || self.error.is_some() {
-            return None;
-        }
-        while let Some(event) = self.conn.next_event() {
-            if let Some(message) = self.on_event(event) {
-                return Some(Ok(message));
-            }
-        }
-        None
+        self.reader.try_buffered()
     }
 
     /// Queues a message and writes everything queued.
@@ -215,10 +200,10 @@ where
     /// # Errors
     /// As [`send`](Self::send), without the I/O errors.
     pub fn feed(&mut self, message: Message) -> Result<()> {
-        if self.conn.pending_bytes() + message.len() > self.options.max_write_buffer {
+        if self.reader.conn.pending_bytes() + message.len() > self.options.max_write_buffer {
             return Err(Error::WriteBufferFull(self.options.max_write_buffer));
         }
-        self.conn.send(message)?;
+        self.reader.conn.send(message)?;
         Ok(())
     }
 
@@ -227,7 +212,7 @@ where
     /// # Errors
     /// As [`send`](Self::send), and a payload over 125 bytes.
     pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()> {
-        self.conn.send_ping(payload)?;
+        self.reader.conn.send_ping(payload)?;
         self.flush().await
     }
 
@@ -249,7 +234,7 @@ where
     /// # Errors
     /// [`Error::Send`] for an invalid code or reason or when already closing; [`Error::Io`].
     pub async fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<()> {
-        self.conn.close(code, reason)?;
+        self.reader.conn.close(code, reason)?;
         self.flush().await
     }
 
@@ -259,7 +244,7 @@ where
     /// # Errors
     /// As [`close`](Self::close).
     pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.conn.close_with(code, reason)?;
+        self.reader.conn.close_with(code, reason)?;
         self.flush().await
     }
 
@@ -273,7 +258,10 @@ where
         code: Option<CloseCode>,
         reason: &str,
     ) -> Result<CloseInfo> {
-        if !self.conn.close_sent() && !self.done && self.conn.state() != State::Closed {
+        if !self.reader.conn.close_sent()
+            && !self.reader.done
+            && self.reader.conn.state() != State::Closed
+        {
             self.close(code, reason).await?;
         }
         while let Some(item) = self.recv().await {
@@ -284,174 +272,16 @@ where
         Ok(self.close_info())
     }
 
-    /// Handles one protocol event; returns a message for the caller.
-    fn on_event(&mut self, event: Event) -> Option<Message> {
-        match event {
-            Event::Message(message) => return Some(message),
-            Event::Pong(_) => {
-                if let Some(k) = &mut self.keepalive {
-                    k.awaiting_pong = false;
-                }
-            }
-            Event::Error(e) => {
-                tracing::debug!(code = %e.close_code(), error = %e, "failing the connection");
-                self.error = Some(Error::Protocol(e));
-            }
-            Event::Close(frame) => {
-                tracing::trace!(code = %frame.code, "close frame received");
-            }
-            _ => {}
-        }
-        None
-    }
-
-    fn finish(&mut self) -> Poll<Option<Result<Message>>> {
-        self.done = true;
-        self.close_deadline = None;
-        self.keepalive = None;
-        self.conn.shrink_read_buffer();
-        Poll::Ready(self.error.take().map(Err))
-    }
-
     /// The stream's poll: parse buffered input, answer pings, run the close handshake and the
     /// timers, read more.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
-        loop {
-            if self.done {
-                return Poll::Ready(self.error.take().map(Err));
-            }
-            while let Some(event) = self.conn.next_event() {
-                if let Some(message) = self.on_event(event) {
-                    return Poll::Ready(Some(Ok(message)));
-                }
-            }
-            // Replies the protocol obliges (pong, close echo) go out without waiting for the
-            // caller to write; Pending here just means the transport is full for now.
-            if self.conn.wants_write() {
-                if let Poll::Ready(Err(e)) = self.poll_write_pending(cx) {
-                    self.conn.receive_eof();
-                    self.error.get_or_insert(Error::Io(e));
-                    return self.finish();
-                }
-            }
-            if self.conn.close_sent() && self.close_deadline.is_none() {
-                let deadline = Instant::now() + self.options.close_timeout;
-                self.close_deadline = Some(Box::pin(tokio::time::sleep_until(deadline)));
-            }
-            if let Some(deadline) = &mut self.close_deadline {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    tracing::debug!("close handshake timed out; dropping the connection");
-                    self.conn.receive_eof();
-                    return self.finish();
-                }
-            }
-            if self.conn.state() == State::Closed {
-                if self.conn.wants_write() {
-                    return Poll::Pending; // woken when writable, or by the close deadline
-                }
-                let info = self.conn.close_info();
-                if self.conn.role() == Role::Client && info.was_clean {
-                    // RFC 6455 7.1.1: the client waits for the server to close the TCP
-                    // connection first (bounded by the close timeout above).
-                    let mut sink = [0u8; 512];
-                    let mut buf = ReadBuf::new(&mut sink);
-                    match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
-                        Poll::Ready(_) => {}
-                    }
-                }
-                let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
-                return self.finish();
-            }
-            if let Some(k) = &mut self.keepalive {
-                if k.interval.poll_tick(cx).is_ready() {
-                    if k.awaiting_pong {
-                        tracing::debug!(
-                            "no pong before the next keepalive ping; dropping the connection"
-                        );
-                        self.conn.receive_eof();
-                        self.error = Some(Error::KeepaliveTimeout);
-                        let _ = Pin::new(&mut self.io).poll_shutdown(cx);
-                        return self.finish();
-                    }
-                    if self.conn.state() == State::Open && self.conn.send_ping(Bytes::new()).is_ok()
-                    {
-                        k.awaiting_pong = true;
-                    }
-                    continue;
-                }
-            }
-            match self.poll_fill(cx) {
-                Poll::Ready(Ok(0)) => self.conn.receive_eof(),
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => {
-                    tracing::debug!(error = %e, "read failed");
-                    self.conn.receive_eof();
-                    self.error.get_or_insert(Error::Io(e));
-                    return self.finish();
-                }
-                Poll::Pending => {
-                    self.conn.shrink_read_buffer();
-                    return Poll::Pending;
-                }
-            }
-        }
-    }
-
-    /// Reads more input into the protocol core.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let missing = self.conn.frame_bytes_missing();
-        let buf = self.conn.read_buffer();
-        if buf.is_empty() && missing == 0 {
-            // Between frames with nothing buffered: read into the stack, so that an idle
-            // connection waiting here holds no heap buffer.
-            let mut stack = [0u8; STACK_READ];
-            let mut read = ReadBuf::new(&mut stack);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-            let n = read.filled().len();
-            self.conn.receive(read.filled());
-            return Poll::Ready(Ok(n));
-        }
-        let want = missing.clamp(STACK_READ, MAX_RESERVE);
-        if buf.capacity() - buf.len() < want {
-            buf.reserve(want);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf)
+        self.reader
+            .poll_recv(&mut self.io, &mut Direct(&mut self.gather), cx)
     }
 
     /// Writes everything queued, then flushes the transport.
     pub(crate) fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.conn.wants_write() {
-            let written = if self.io.is_write_vectored() {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let n = self.conn.io_slices(&mut slices);
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]))?
-            } else {
-                // Gather small frames into one write: over TLS every write is a record.
-                if self.gather.is_empty() {
-                    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                    let n = self.conn.io_slices(&mut slices);
-                    for s in &slices[..n] {
-                        if !self.gather.is_empty() && self.gather.len() + s.len() > 64 << 10 {
-                            break;
-                        }
-                        self.gather.extend_from_slice(s);
-                    }
-                }
-                let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.gather))?;
-                self.gather.drain(..n);
-                n
-            };
-            if written == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.conn.advance_written(written);
-        }
-        if self.gather.capacity() > 64 << 10 {
-            self.gather = Vec::new();
-        }
-        Pin::new(&mut self.io).poll_flush(cx)
+        transport::poll_write_all(&mut self.io, &mut self.reader.conn, &mut self.gather, cx)
     }
 }
 
@@ -474,7 +304,7 @@ where
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if this.conn.pending_bytes() >= this.options.write_buffer_size {
+        if this.reader.conn.pending_bytes() >= this.options.write_buffer_size {
             ready!(this.poll_write_pending(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -490,8 +320,8 @@ where
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if !this.conn.close_sent() && this.conn.state() == State::Open {
-            this.conn.close(Some(CloseCode::NORMAL), "")?;
+        if !this.reader.conn.close_sent() && this.reader.conn.state() == State::Open {
+            this.reader.conn.close(Some(CloseCode::NORMAL), "")?;
         }
         this.poll_write_pending(cx).map_err(Error::Io)
     }

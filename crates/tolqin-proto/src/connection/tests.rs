@@ -565,3 +565,33 @@ proptest! {
         prop_assert_eq!(split.data_to_send(), expected_out);
     }
 }
+
+#[test]
+fn split_halves_forward_replies_and_close_state() {
+    // The receiving half answers a ping and echoes a close; the sending half writes both, and
+    // refuses to send after the close.
+    let mut rx = server();
+    let mut tx = server();
+    tx.send_text("queued first").unwrap();
+    feed(
+        &mut rx,
+        &[client_frame(0x9, b"p"), client_frame(0x8, b"\x03\xe8")].concat(),
+    );
+    tx.take_output(&mut rx);
+    assert!(!rx.wants_write());
+    let sent = tx.data_to_send();
+    assert_eq!(&sent[..3], &[0x8a, 0x01, b'p'], "pong first");
+    assert_eq!(&sent[3..5], &[0x81, 12], "then the data queued before");
+    assert_eq!(
+        &sent[sent.len() - 4..],
+        &[0x88, 0x02, 0x03, 0xe8],
+        "then the close echo"
+    );
+    assert_eq!(tx.send_text("late"), Err(SendError::Closed));
+    // The sending half closed first: the receiving half is told, so it does not echo.
+    let mut rx = server();
+    rx.note_close_sent();
+    feed(&mut rx, &client_frame(0x8, b"\x03\xe8"));
+    assert!(!rx.wants_write());
+    assert!(rx.close_info().was_clean);
+}

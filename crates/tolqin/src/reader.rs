@@ -1,0 +1,212 @@
+//! The read side's state machine, shared by [`crate::WebSocket`] and its split read half:
+//! parse events, get the obliged replies written, run the close handshake and its timeout,
+//! keepalive pings, and read more input.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::time::{Instant, Interval, Sleep};
+use tolqin_proto::{Connection, Event, Message, Role, State};
+
+use crate::{Error, Options, Result, transport};
+
+/// How the read side gets its replies written and the transport shut down: directly on the
+/// transport it reads from (a whole [`crate::WebSocket`]), or through the write half.
+pub(crate) trait Replies<R> {
+    /// Writes what `conn` has queued; `Pending` only means "not yet".
+    fn poll_replies(
+        &mut self,
+        io: &mut R,
+        conn: &mut Connection,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>>;
+    /// Whether anything waits to be written (checked on every poll: no lock here).
+    fn pending(&self, conn: &Connection) -> bool;
+    /// Closes the transport's write side.
+    fn poll_shutdown(&mut self, io: &mut R, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Whether the other half sent a close frame.
+    fn close_sent_elsewhere(&self) -> bool {
+        false
+    }
+}
+
+struct Keepalive {
+    interval: Interval,
+    awaiting_pong: bool,
+}
+
+/// Read-side state of one connection.
+pub(crate) struct Reader {
+    pub(crate) conn: Connection,
+    close_timeout: Duration,
+    keepalive: Option<Keepalive>,
+    close_deadline: Option<Pin<Box<Sleep>>>,
+    /// Error to report once the close frame is written and the transport closed.
+    error: Option<Error>,
+    /// The stream has ended.
+    pub(crate) done: bool,
+}
+
+impl Reader {
+    pub(crate) fn new(conn: Connection, options: &Options) -> Self {
+        let keepalive = options.ping_interval.map(|period| Keepalive {
+            interval: tokio::time::interval_at(Instant::now() + period, period),
+            awaiting_pong: false,
+        });
+        Reader {
+            conn,
+            close_timeout: options.close_timeout,
+            keepalive,
+            close_deadline: None,
+            error: None,
+            done: false,
+        }
+    }
+
+    /// Handles one protocol event; returns a message for the caller.
+    fn on_event(&mut self, event: Event) -> Option<Message> {
+        match event {
+            Event::Message(message) => return Some(message),
+            Event::Pong(_) => {
+                if let Some(k) = &mut self.keepalive {
+                    k.awaiting_pong = false;
+                }
+            }
+            Event::Error(e) => {
+                tracing::debug!(code = %e.close_code(), error = %e, "failing the connection");
+                self.error = Some(Error::Protocol(e));
+            }
+            Event::Close(frame) => tracing::trace!(code = %frame.code, "close frame received"),
+            _ => {}
+        }
+        None
+    }
+
+    fn finish(&mut self) -> Poll<Option<Result<Message>>> {
+        self.done = true;
+        self.close_deadline = None;
+        self.keepalive = None;
+        self.conn.shrink_read_buffer();
+        Poll::Ready(self.error.take().map(Err))
+    }
+
+    fn fail_io(&mut self, e: io::Error) -> Poll<Option<Result<Message>>> {
+        tracing::debug!(error = %e, "transport failed");
+        self.conn.receive_eof();
+        self.error.get_or_insert(Error::Io(e));
+        self.finish()
+    }
+
+    /// A message already buffered, without reading.
+    pub(crate) fn try_buffered(&mut self) -> Option<Result<Message>> {
+        if self.done || self.error.is_some() {
+            return None;
+        }
+        while let Some(event) = self.conn.next_event() {
+            if let Some(message) = self.on_event(event) {
+                return Some(Ok(message));
+            }
+        }
+        None
+    }
+
+    pub(crate) fn poll_recv<R, P>(
+        &mut self,
+        io: &mut R,
+        replies: &mut P,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message>>>
+    where
+        R: AsyncRead + Unpin,
+        P: Replies<R>,
+    {
+        loop {
+            if self.done {
+                return Poll::Ready(self.error.take().map(Err));
+            }
+            if !self.conn.close_sent() && replies.close_sent_elsewhere() {
+                self.conn.note_close_sent();
+            }
+            while let Some(event) = self.conn.next_event() {
+                if let Some(message) = self.on_event(event) {
+                    return Poll::Ready(Some(Ok(message)));
+                }
+            }
+            // Replies the protocol obliges (pong, close echo) go out without waiting for the
+            // caller to write; Pending only means the transport is full for now.
+            if replies.pending(&self.conn) {
+                if let Poll::Ready(Err(e)) = replies.poll_replies(io, &mut self.conn, cx) {
+                    return self.fail_io(e);
+                }
+            }
+            if self.conn.close_sent() && self.close_deadline.is_none() {
+                self.close_deadline = Some(Box::pin(tokio::time::sleep_until(
+                    Instant::now() + self.close_timeout,
+                )));
+            }
+            if let Some(deadline) = &mut self.close_deadline {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    tracing::debug!("close handshake timed out; dropping the connection");
+                    self.conn.receive_eof();
+                    let _ = replies.poll_shutdown(io, cx);
+                    return self.finish();
+                }
+            }
+            if self.conn.state() == State::Closed {
+                // Everything queued goes out before the transport closes (woken when writable,
+                // or by the close deadline).
+                match replies.poll_replies(io, &mut self.conn, cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return self.fail_io(e),
+                    Poll::Pending => return Poll::Pending,
+                }
+                if self.conn.role() == Role::Client && self.conn.close_info().was_clean {
+                    // RFC 6455 7.1.1: the client waits for the server to close the TCP
+                    // connection first (bounded by the close deadline above).
+                    let mut sink = [0u8; 512];
+                    let mut buf = ReadBuf::new(&mut sink);
+                    match Pin::new(&mut *io).poll_read(cx, &mut buf) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                        Poll::Ready(_) => {}
+                    }
+                }
+                if replies.poll_shutdown(io, cx).is_pending() {
+                    return Poll::Pending;
+                }
+                return self.finish();
+            }
+            if let Some(k) = &mut self.keepalive {
+                if k.interval.poll_tick(cx).is_ready() {
+                    if k.awaiting_pong {
+                        tracing::debug!(
+                            "no pong before the next keepalive ping; dropping the connection"
+                        );
+                        self.conn.receive_eof();
+                        self.error = Some(Error::KeepaliveTimeout);
+                        let _ = replies.poll_shutdown(io, cx);
+                        return self.finish();
+                    }
+                    if self.conn.state() == State::Open && self.conn.send_ping(Bytes::new()).is_ok()
+                    {
+                        k.awaiting_pong = true;
+                    }
+                    continue;
+                }
+            }
+            match transport::poll_fill(io, &mut self.conn, cx) {
+                Poll::Ready(Ok(0)) => self.conn.receive_eof(),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return self.fail_io(e),
+                Poll::Pending => {
+                    self.conn.shrink_read_buffer();
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

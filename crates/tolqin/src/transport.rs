@@ -1,0 +1,85 @@
+//! The two I/O loops every adapter shares: fill the core's read buffer from a transport, and
+//! write the core's queued frames to one.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tolqin_proto::Connection;
+
+/// Bytes read into the stack at once when the connection holds no read buffer, so an idle
+/// connection waiting for input holds no heap buffer at all.
+const STACK_READ: usize = 8 << 10;
+/// Largest single reservation for a frame still arriving: the frame is bounded by the max frame
+/// size, and this bounds what a peer that announces a big frame and stalls makes us reserve.
+const MAX_RESERVE: usize = 256 << 10;
+/// Slices per vectored write.
+const MAX_SLICES: usize = 64;
+/// Largest gather buffer for transports without vectored writes.
+const MAX_GATHER: usize = 64 << 10;
+
+/// Reads more input into `conn`; `Ok(0)` is end of file.
+pub(crate) fn poll_fill<R: AsyncRead + Unpin>(
+    io: &mut R,
+    conn: &mut Connection,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let missing = conn.frame_bytes_missing();
+    let buf = conn.read_buffer();
+    if buf.is_empty() && missing == 0 {
+        let mut stack = [0u8; STACK_READ];
+        let mut read = ReadBuf::new(&mut stack);
+        ready!(Pin::new(io).poll_read(cx, &mut read))?;
+        let n = read.filled().len();
+        conn.receive(read.filled());
+        return Poll::Ready(Ok(n));
+    }
+    // Mid-frame: read straight into the core's buffer, sized for the rest of the frame, so a
+    // large payload is read once and unmasked in place.
+    let want = missing.clamp(STACK_READ, MAX_RESERVE);
+    if buf.capacity() - buf.len() < want {
+        buf.reserve(want);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// Writes everything `conn` has queued, then flushes. Frames go out with vectored writes; for
+/// transports without them (TLS, where each write is a record) small frames are gathered into
+/// one buffer first.
+pub(crate) fn poll_write_all<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    conn: &mut Connection,
+    gather: &mut Vec<u8>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    while conn.wants_write() {
+        let written = if io.is_write_vectored() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = conn.io_slices(&mut slices);
+            ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n]))?
+        } else {
+            if gather.is_empty() {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let n = conn.io_slices(&mut slices);
+                for s in &slices[..n] {
+                    if !gather.is_empty() && gather.len() + s.len() > MAX_GATHER {
+                        break;
+                    }
+                    gather.extend_from_slice(s);
+                }
+            }
+            let n = ready!(Pin::new(&mut *io).poll_write(cx, gather))?;
+            gather.drain(..n);
+            n
+        };
+        if written == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
+        conn.advance_written(written);
+    }
+    if gather.capacity() > MAX_GATHER {
+        *gather = Vec::new();
+    }
+    Pin::new(io).poll_flush(cx)
+}
