@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the README's test command, and what CI runs.
+# It installs what the tests need first, so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== toolchain"
+cargo --version
+
+echo "== unit, scenario, integration and doc tests (whole workspace)"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+if [ -x scripts/conformance.sh ]; then
+  echo "== conformance suite (both roles, gated on conformance/expected-*.json)"
+  scripts/conformance.sh
+fi
