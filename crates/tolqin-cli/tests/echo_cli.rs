@@ -28,7 +28,10 @@ fn start_echo(extra: &[&str]) -> (Server, String) {
     let server = Server(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ws://").unwrap_or_else(|| panic!("ready line: {line:?}"));
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .unwrap_or_else(|| panic!("ready line: {line:?}"));
     assert!(!addr.ends_with(":0"), "the real port is printed");
     (server, format!("ws://{addr}/"))
 }
@@ -58,7 +61,9 @@ async fn echo_binary_serves_many_clients() {
             t.await.unwrap();
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), all).await.expect("bounded");
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("bounded");
 }
 
 #[tokio::test]
@@ -66,7 +71,9 @@ async fn echo_binary_limits_message_size() {
     let (_server, url) = start_echo(&["--max-message-size", "1000", "--threads", "1"]);
     let mut ws = tolqin::connect(&url).await.unwrap();
     ws.send(Message::binary(vec![0u8; 1001])).await.unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(10), ws.recv()).await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), ws.recv())
+        .await
+        .unwrap();
     assert!(ended.is_none());
     assert_eq!(ws.close_info().code, tolqin::CloseCode::MESSAGE_TOO_BIG);
 }

@@ -15,18 +15,26 @@ use tolqin::Message;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).cloned().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let url = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let connections: usize = args.get(2).map_or(Ok(100), |s| s.parse())?;
     let size: usize = args.get(3).map_or(Ok(20), |s| s.parse())?;
     let seconds: u64 = args.get(4).map_or(Ok(5), |s| s.parse())?;
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    // Every connection opens first; all start sending together.
+    let (start_tx, start_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
+    let opening = Instant::now();
     for _ in 0..connections {
         let mut ws = tolqin::connect(&url).await?;
         let (count, stop) = (count.clone(), stop.clone());
+        let mut start_rx = start_rx.clone();
         let payload = Message::binary(vec![b'x'; size]);
         tasks.push(tokio::spawn(async move {
+            start_rx.wait_for(|go| *go).await?;
             while !stop.load(Ordering::Relaxed) {
                 ws.send(payload.clone()).await?;
                 ws.recv().await.ok_or("closed")??;
@@ -36,6 +44,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
         }));
     }
+    eprintln!(
+        "{connections} connections opened in {:.2} s",
+        opening.elapsed().as_secs_f64()
+    );
+    start_tx.send(true)?;
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let n = count.load(Ordering::Relaxed);

@@ -67,6 +67,11 @@ pub use error::{Error, Result};
 pub use options::Options;
 pub use server::{Acceptor, accept};
 pub use socket::{ReadyState, WebSocket};
-pub use split::{ReadHalf, WriteHalf};
+pub use split::{GenericReadHalf, GenericWriteHalf, ReadHalf, WriteHalf};
 pub use tolqin_proto::connection::CloseInfo;
 pub use tolqin_proto::{self as proto, CloseCode, Message, Role, Utf8Bytes};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

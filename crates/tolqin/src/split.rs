@@ -62,6 +62,11 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
     }
 }
 
+/// The read half of [`WebSocket::split`] over any transport.
+pub type GenericReadHalf<S> = ReadHalf<tokio::io::ReadHalf<S>, tokio::io::WriteHalf<S>>;
+/// The write half of [`WebSocket::split`] over any transport.
+pub type GenericWriteHalf<S> = WriteHalf<tokio::io::WriteHalf<S>>;
+
 /// The read half of a split [`WebSocket`]: a [`Stream`] of messages.
 pub struct ReadHalf<R, W> {
     io: R,
@@ -107,12 +112,7 @@ where
     /// Splits into a read half and a write half for two tasks, over any transport (through
     /// `tokio::io::split`, which locks the transport per call; for TCP prefer
     /// [`WebSocket::into_split`]).
-    pub fn split(
-        self,
-    ) -> (
-        ReadHalf<tokio::io::ReadHalf<S>, tokio::io::WriteHalf<S>>,
-        WriteHalf<tokio::io::WriteHalf<S>>,
-    ) {
+    pub fn split(self) -> (GenericReadHalf<S>, GenericWriteHalf<S>) {
         self.split_with(tokio::io::split)
     }
 
