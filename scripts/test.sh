@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 echo "== toolchain"
 cargo --version
 
+echo "== real peers for the interop tests (pinned in interop/requirements.txt)"
+venv=target/interop-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r interop/requirements.txt
+export TOLQIN_PYTHON="$PWD/$venv/bin/python"
+
 echo "== unit, scenario, integration and doc tests (whole workspace)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -1,0 +1,113 @@
+//! Interop with python `websockets` (a peer nobody here wrote), both roles.
+//!
+//! scripts/test.sh installs the pinned peer into `target/interop-venv` and points
+//! `TOLQIN_PYTHON` at it. Without it the tests skip with a message, except in CI (`CI` set),
+//! where a missing peer fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tolqin::{Client, CloseCode, Message};
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
+}
+
+/// The python with `websockets`, or `None` (a skip) outside CI.
+fn python() -> Option<String> {
+    let python = std::env::var("TOLQIN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import websockets"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(std::env::var_os("CI").is_none(), "python websockets is missing in CI: scripts/test.sh installs it");
+    eprintln!("skipped: python websockets not installed (run scripts/test.sh)");
+    None
+}
+
+/// Starts a process and waits for its `listening on ws://...` line.
+fn start(mut command: Command) -> (Kill, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("process starts");
+    let stdout = child.stdout.take().unwrap();
+    let child = Kill(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("ready line: {line:?}")).to_string();
+    (child, url)
+}
+
+#[test]
+fn python_client_against_tolqin_echo() {
+    let Some(python) = python() else { return };
+    let mut echo = Command::new(env!("CARGO_BIN_EXE_tolqin"));
+    echo.args(["echo", "--listen", "127.0.0.1:0"]);
+    let (_server, url) = start(echo);
+    let out = Command::new(python).arg(interop_dir().join("py_client.py")).arg(format!("{url}/")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "python client checks failed:\n{stdout}");
+    assert!(stdout.lines().filter(|l| l.starts_with("ok")).count() >= 8);
+}
+
+#[tokio::test]
+async fn tolqin_client_against_python_server() {
+    let Some(python) = python() else { return };
+    let mut server = Command::new(python);
+    server.arg(interop_dir().join("py_server.py"));
+    let (_server, base) = start(server);
+    let run = async {
+        // Echo of every kind and size.
+        let mut ws = tolqin::connect(&format!("{base}/echo")).await.unwrap();
+        for m in [
+            Message::text("Hello from tolqin"),
+            Message::text(""),
+            Message::binary(vec![1u8, 2, 3]),
+            Message::binary((0..1 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>()),
+        ] {
+            ws.send(m.clone()).await.unwrap();
+            assert_eq!(ws.recv().await.unwrap().unwrap(), m);
+        }
+        let info = ws.close_and_wait(Some(CloseCode(4001)), "done").await.unwrap();
+        assert_eq!((info.code.0, info.was_clean), (4001, true));
+
+        // The server closes with 4000 and a reason.
+        let mut ws = tolqin::connect(&format!("{base}/close4000")).await.unwrap();
+        ws.send("hi").await.unwrap();
+        assert!(ws.recv().await.is_none());
+        let info = ws.close_info();
+        assert_eq!((info.code.0, info.reason.as_str(), info.was_clean), (4000, "bye", true));
+
+        // The server drops TCP: 1006, unclean.
+        let mut ws = tolqin::connect(&format!("{base}/drop")).await.unwrap();
+        ws.send("hi").await.unwrap();
+        assert!(ws.recv().await.is_none());
+        let info = ws.close_info();
+        assert_eq!((info.code, info.was_clean), (CloseCode::ABNORMAL, false));
+
+        // Subprotocol chosen by the python server, and refused (none in common).
+        let mut ws = Client::new(&format!("{base}/protocol")).unwrap().protocol("superchat").connect().await.unwrap();
+        assert_eq!(ws.protocol(), Some("superchat"));
+        assert_eq!(ws.recv().await.unwrap().unwrap().as_text(), Some("superchat"));
+        ws.close_and_wait(None, "").await.unwrap();
+        let mut ws = Client::new(&format!("{base}/protocol")).unwrap().protocol("mqtt").connect().await.unwrap();
+        assert_eq!(ws.protocol(), None);
+        assert_eq!(ws.recv().await.unwrap().unwrap().as_text(), Some(""));
+        ws.close_and_wait(None, "").await.unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(60), run).await.expect("bounded");
+}
