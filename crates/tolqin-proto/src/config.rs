@@ -3,6 +3,8 @@
 //! One `#[non_exhaustive]` struct; build it with [`Config::default`] and the `with_*` setters so
 //! that new options never break callers.
 
+use crate::deflate::DeflateConfig;
+
 /// Limits and options for a connection and its opening handshake.
 ///
 /// | field | default | what happens past it |
@@ -14,6 +16,7 @@
 /// | `max_headers` | 64 | HTTP 431 (server) / handshake error (client) |
 /// | `write_frame_size` | 128 KiB | outgoing messages longer than this are sent as several frames |
 /// | `auto_pong` | `true` | every ping is answered with a pong carrying its payload |
+/// | `deflate` | enabled | permessage-deflate: offered by clients, accepted by servers ([`DeflateConfig`]) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -32,6 +35,8 @@ pub struct Config {
     pub write_frame_size: usize,
     /// Answer every ping with a pong automatically (RFC 6455 5.5.2).
     pub auto_pong: bool,
+    /// permessage-deflate (RFC 7692) settings.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -44,6 +49,7 @@ impl Default for Config {
             max_headers: 64,
             write_frame_size: 128 << 10,
             auto_pong: true,
+            deflate: DeflateConfig::default(),
         }
     }
 }
@@ -77,6 +83,11 @@ impl Config {
     /// Sets [`Config::write_frame_size`] (at least 1).
     pub fn with_write_frame_size(mut self, bytes: usize) -> Self {
         self.write_frame_size = bytes.max(1);
+        self
+    }
+    /// Sets [`Config::deflate`].
+    pub fn with_deflate(mut self, deflate: DeflateConfig) -> Self {
+        self.deflate = deflate;
         self
     }
     /// Sets [`Config::auto_pong`].

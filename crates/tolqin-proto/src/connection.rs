@@ -37,6 +37,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame, ClosePayloadError, MAX_REASON_LEN, truncate_utf8};
 use crate::config::Config;
+use crate::deflate::{self, Codec, DeflateConfig, DeflateParams, InflateError};
 use crate::frame::{FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::handshake::{self, ClientHandshake, Extension, HandshakeError, ValidRequest};
 use crate::mask::apply_mask;
@@ -72,6 +73,9 @@ pub struct UpgradeRequest {
     pub request: http::Request<()>,
     /// What the handshake checks extracted: key, origin, offered subprotocols and extensions.
     pub valid: ValidRequest,
+    /// permessage-deflate parameters for the client's first acceptable offer (when this
+    /// server has it enabled): put `params.to_extension()` in the response to accept them.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Something that happened on the connection.
@@ -143,6 +147,9 @@ pub enum ProtocolError {
     /// A message over [`Config::max_message_size`] or [`Config::max_fragments`].
     #[error(transparent)]
     Message(#[from] AssemblyError),
+    /// A compressed message that inflates past the size limit, or is not valid DEFLATE.
+    #[error(transparent)]
+    Inflate(#[from] InflateError),
 }
 
 impl ProtocolError {
@@ -151,8 +158,10 @@ impl ProtocolError {
     pub fn close_code(&self) -> CloseCode {
         match self {
             ProtocolError::ClosePayload(ClosePayloadError::InvalidReason)
-            | ProtocolError::Message(AssemblyError::InvalidUtf8) => CloseCode::INVALID_PAYLOAD,
+            | ProtocolError::Message(AssemblyError::InvalidUtf8)
+            | ProtocolError::Inflate(InflateError::Corrupt) => CloseCode::INVALID_PAYLOAD,
             ProtocolError::FrameTooBig { .. }
+            | ProtocolError::Inflate(InflateError::TooBig(_))
             | ProtocolError::Message(AssemblyError::TooBig { .. })
             | ProtocolError::Message(AssemblyError::TooManyFragments { .. }) => {
                 CloseCode::MESSAGE_TOO_BIG
@@ -341,6 +350,10 @@ pub struct Connection {
     awaiting_decision: bool,
     protocol: Option<String>,
     extensions: Vec<Extension>,
+    /// The permessage-deflate codec, when negotiated.
+    codec: Option<Box<Codec>>,
+    /// The incoming message in progress is compressed (RSV1 on its first frame).
+    compressed_message: bool,
 }
 
 impl Connection {
@@ -363,6 +376,8 @@ impl Connection {
             awaiting_decision: false,
             protocol: None,
             extensions: Vec::new(),
+            codec: None,
+            compressed_message: false,
         }
     }
 
@@ -411,7 +426,8 @@ impl Connection {
         &self.extensions
     }
 
-    /// Application payload bytes queued and not yet written (the browser's `bufferedAmount`).
+    /// Application payload bytes queued and not yet written (the browser's `bufferedAmount`);
+    /// for a compressed message, its compressed size.
     pub fn buffered_amount(&self) -> usize {
         self.out.buffered
     }
@@ -516,15 +532,23 @@ impl Connection {
             return None;
         }
         let parsed = handshake::parse_request(&self.rbuf, &self.config).and_then(|p| {
-            p.map(|(req, n)| handshake::validate_request(&req).map(|v| (req, v, n)))
-                .transpose()
+            p.map(|(req, n)| {
+                let valid = handshake::validate_request(&req)?;
+                let deflate = self.config.deflate.negotiate(&valid.extensions)?;
+                Ok((req, valid, deflate, n))
+            })
+            .transpose()
         });
         match parsed {
             Ok(None) => None,
-            Ok(Some((request, valid, n))) => {
+            Ok(Some((request, valid, deflate, n))) => {
                 self.rbuf.advance(n);
                 self.awaiting_decision = true;
-                Some(Event::Request(Box::new(UpgradeRequest { request, valid })))
+                Some(Event::Request(Box::new(UpgradeRequest {
+                    request,
+                    valid,
+                    deflate,
+                })))
             }
             Err(err) => {
                 let mut out = Vec::new();
@@ -546,15 +570,62 @@ impl Connection {
             .client_handshake
             .take()
             .expect("client in Connecting has a handshake");
-        match handshake.verify(&response) {
-            Ok(accepted) => {
+        let verified = handshake.verify(&response).and_then(|accepted| {
+            let codec = self.client_codec(&accepted.extensions)?;
+            Ok((accepted, codec))
+        });
+        match verified {
+            Ok((accepted, codec)) => {
                 self.rbuf.advance(n);
                 self.protocol = accepted.protocol;
                 self.extensions = accepted.extensions;
+                self.set_codec(codec);
                 self.state = State::Open;
                 Some(Event::Open(Box::new(response)))
             }
+            Err(err @ (HandshakeError::UnofferedExtension(_) | HandshakeError::Deflate(_))) => {
+                // The server switched protocols, so the connection is open at the HTTP level:
+                // fail it with 1010 (RFC 6455 7.4.1) rather than just dropping it.
+                self.state = State::Open;
+                let frame = CloseFrame {
+                    code: CloseCode::MANDATORY_EXTENSION,
+                    reason: Utf8Bytes::from("extension negotiation failed"),
+                };
+                self.push_frame(OpCode::Close, frame.encode(), true, false, 0);
+                self.close_sent = true;
+                Some(self.fail_handshake(err))
+            }
             Err(err) => Some(self.fail_handshake(err)),
+        }
+    }
+
+    /// Client: the codec for the extensions the server accepted.
+    fn client_codec(
+        &self,
+        accepted: &[Extension],
+    ) -> Result<Option<DeflateParams>, HandshakeError> {
+        let mut params = None;
+        for ext in accepted
+            .iter()
+            .filter(|e| e.name.eq_ignore_ascii_case(deflate::NAME))
+        {
+            if params.is_some() {
+                return Err(deflate::NegotiationError::Repeated.into());
+            }
+            params = Some(self.config.deflate.verify_response(ext)?);
+        }
+        Ok(params)
+    }
+
+    fn set_codec(&mut self, params: Option<DeflateParams>) {
+        if let Some(params) = params {
+            self.codec = Some(Box::new(Codec::new(
+                self.role,
+                params,
+                &self.config.deflate,
+            )));
+            // RFC 7692 6: permessage-deflate uses RSV1.
+            self.allowed_rsv |= 0b100;
         }
     }
 
@@ -587,6 +658,12 @@ impl Connection {
                 .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
         )
         .unwrap_or_default();
+        let deflate = self
+            .extensions
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(deflate::NAME));
+        let params = deflate.and_then(|e| DeflateConfig::params_of_response(e).ok());
+        self.set_codec(params);
         let mut out = Vec::with_capacity(160);
         handshake::encode_response(&response, &mut out);
         self.push_raw(Bytes::from(out));
@@ -627,6 +704,9 @@ impl Connection {
                 if let Err(e) = self.check_header(&header) {
                     return Some(self.fail(e));
                 }
+                if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+                    self.compressed_message = header.rsv & 0b100 != 0;
+                }
                 self.rbuf.advance(n);
                 self.current = Some((header, 0));
             }
@@ -641,11 +721,13 @@ impl Connection {
             }
             if have < len {
                 // RFC 6455 8.1 fail fast: validate the text received so far, mid-frame.
-                let text = match header.opcode {
-                    OpCode::Text => true,
-                    OpCode::Continuation => self.assembler.is_text() == Some(true),
-                    _ => false,
-                };
+                // (A compressed message is validated as it is inflated, frame by frame.)
+                let text = !self.compressed_message
+                    && match header.opcode {
+                        OpCode::Text => true,
+                        OpCode::Continuation => self.assembler.is_text() == Some(true),
+                        _ => false,
+                    };
                 if let Err(e) = self.assembler.validate_partial(text, &self.rbuf[..have]) {
                     return Some(self.fail(e.into()));
                 }
@@ -660,6 +742,14 @@ impl Connection {
                         OpCode::Binary => Some(false),
                         _ => None,
                     };
+                    let payload = if self.compressed_message {
+                        match self.inflate(&payload, header.fin) {
+                            Ok(inflated) => inflated,
+                            Err(e) => return Some(self.fail(e)),
+                        }
+                    } else {
+                        payload
+                    };
                     match self.assembler.push(first, payload, header.fin) {
                         Ok(Some(message)) => Event::Message(message),
                         Ok(None) => continue,
@@ -668,7 +758,7 @@ impl Connection {
                 }
                 OpCode::Ping => {
                     if self.config.auto_pong && !self.close_sent {
-                        self.push_frame(OpCode::Pong, payload.clone(), true, false);
+                        self.push_frame(OpCode::Pong, payload.clone(), true, false, 0);
                     }
                     Event::Ping(payload)
                 }
@@ -683,8 +773,28 @@ impl Connection {
         }
     }
 
+    /// Inflates one frame of a compressed message, within what is left of the message limit.
+    fn inflate(&mut self, payload: &[u8], fin: bool) -> Result<Bytes, ProtocolError> {
+        let limit = self
+            .config
+            .max_message_size
+            .saturating_sub(self.assembler.buffered());
+        let codec = self
+            .codec
+            .as_mut()
+            .expect("RSV1 is only allowed with a codec");
+        let mut out = Vec::new();
+        codec.inflate(payload, fin, limit, &mut out)?;
+        Ok(Bytes::from(out))
+    }
+
     fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
         if h.rsv & !self.allowed_rsv != 0 {
+            return Err(ProtocolError::ReservedBits(h.rsv));
+        }
+        // RFC 7692 6.1: RSV1 marks a compressed message on its first frame only; never on a
+        // continuation or control frame.
+        if h.rsv & 0b100 != 0 && !matches!(h.opcode, OpCode::Text | OpCode::Binary) {
             return Err(ProtocolError::ReservedBits(h.rsv));
         }
         if let OpCode::Reserved(bits) = h.opcode {
@@ -733,7 +843,7 @@ impl Connection {
                 reason: Utf8Bytes::default(),
             }
             .encode();
-            self.push_frame(OpCode::Close, echo, true, false);
+            self.push_frame(OpCode::Close, echo, true, false, 0);
             self.close_sent = true;
         }
         self.close_received = Some(frame.clone());
@@ -750,7 +860,7 @@ impl Connection {
                 code: err.close_code(),
                 reason: Utf8Bytes::from(truncate_utf8(&reason, MAX_REASON_LEN)),
             };
-            self.push_frame(OpCode::Close, frame.encode(), true, false);
+            self.push_frame(OpCode::Close, frame.encode(), true, false, 0);
             self.close_sent = true;
         }
         self.state = State::Closed;
@@ -774,9 +884,10 @@ impl Connection {
         );
     }
 
-    fn push_frame(&mut self, opcode: OpCode, payload: Bytes, fin: bool, counted: bool) {
+    fn push_frame(&mut self, opcode: OpCode, payload: Bytes, fin: bool, counted: bool, rsv: u8) {
         let mut header = FrameHeader::new(opcode, payload.len() as u64);
         header.fin = fin;
+        header.rsv = rsv;
         let payload = if self.role == Role::Client {
             // RFC 6455 5.3: a fresh, unpredictable key for every frame.
             let key: [u8; 4] = rand::random();
@@ -823,20 +934,25 @@ impl Connection {
             Message::Text(t) => (OpCode::Text, t.into_bytes()),
             Message::Binary(b) => (OpCode::Binary, b),
         };
+        // RFC 7692 6: a compressed message has RSV1 set on its first frame only.
+        let (payload, rsv) = match self.codec.as_mut().and_then(|c| c.compress(&payload)) {
+            Some(compressed) => (compressed, 0b100),
+            None => (payload, 0),
+        };
         let step = self.config.write_frame_size.max(1);
         if payload.len() <= step {
-            self.push_frame(opcode, payload, true, true);
+            self.push_frame(opcode, payload, true, true, rsv);
             return Ok(());
         }
         let mut at = 0;
         while at < payload.len() {
             let end = (at + step).min(payload.len());
-            let op = if at == 0 {
-                opcode
+            let (op, rsv) = if at == 0 {
+                (opcode, rsv)
             } else {
-                OpCode::Continuation
+                (OpCode::Continuation, 0)
             };
-            self.push_frame(op, payload.slice(at..end), end == payload.len(), true);
+            self.push_frame(op, payload.slice(at..end), end == payload.len(), true, rsv);
             at = end;
         }
         Ok(())
@@ -870,7 +986,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), SendError> {
         self.check_can_send()?;
-        self.push_frame(opcode, payload, fin, true);
+        self.push_frame(opcode, payload, fin, true, 0);
         Ok(())
     }
 
@@ -895,7 +1011,7 @@ impl Connection {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(SendError::ControlTooLong(payload.len()));
         }
-        self.push_frame(opcode, payload, true, false);
+        self.push_frame(opcode, payload, true, false, 0);
         Ok(())
     }
 
@@ -939,7 +1055,7 @@ impl Connection {
             reason: Utf8Bytes::from(reason),
         }
         .encode();
-        self.push_frame(OpCode::Close, payload, true, false);
+        self.push_frame(OpCode::Close, payload, true, false, 0);
         self.close_sent = true;
         if self.state == State::Open {
             self.state = State::Closing;

@@ -160,6 +160,10 @@ pub enum HandshakeError {
     /// The server selected an extension the client did not offer (RFC 6455 4.1).
     #[error("server selected extension {0:?}, which was not offered")]
     UnofferedExtension(String),
+    /// permessage-deflate parameters that are malformed (an offer: 400) or that the offer did
+    /// not allow (a response: the client fails the connection with 1010).
+    #[error("permessage-deflate negotiation failed: {0}")]
+    Deflate(#[from] crate::deflate::NegotiationError),
 }
 
 impl HandshakeError {
@@ -183,6 +187,7 @@ impl HandshakeError {
             | Self::BadKey
             | Self::BadProtocolHeader
             | Self::BadExtensionHeader
+            | Self::Deflate(_)
             | Self::BadUri
             | Self::BadHeaderValue
             | Self::BadStatus(_)

@@ -2,6 +2,7 @@
 //! Named after the RFC 6455 sections they check; assertions are on the bytes sent and received.
 
 use super::*;
+use crate::deflate::DeflateConfig;
 use proptest::prelude::*;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -594,4 +595,151 @@ fn split_halves_forward_replies_and_close_state() {
     feed(&mut rx, &client_frame(0x8, b"\x03\xe8"));
     assert!(!rx.wants_write());
     assert!(rx.close_info().was_clean);
+}
+
+/// A client and a server that completed the handshake with `client_cfg` / `server_cfg`.
+fn handshake_pair(client_cfg: Config, server_cfg: Config) -> (Connection, Connection) {
+    let uri: http::Uri = "ws://example.com/".parse().unwrap();
+    let mut request = handshake::ClientRequest::new(uri).unwrap();
+    if client_cfg.deflate.enabled {
+        request = request.extension(client_cfg.deflate.offer());
+    }
+    let mut client = Connection::client(request.build().unwrap(), client_cfg);
+    let mut server = Connection::server(server_cfg);
+    let events = feed(&mut server, &client.data_to_send());
+    let Some(Event::Request(req)) = events.into_iter().next() else {
+        panic!("no request")
+    };
+    let exts: Vec<_> = req.deflate.iter().map(|p| p.to_extension()).collect();
+    server.accept(req.valid.accept(None, &exts)).unwrap();
+    let events = feed(&mut client, &server.data_to_send());
+    assert!(matches!(events.first(), Some(Event::Open(_))), "{events:?}");
+    (client, server)
+}
+
+#[test]
+fn rfc7692_messages_compressed_both_ways() {
+    let (mut client, mut server) = handshake_pair(
+        Config::default(),
+        Config::default().with_write_frame_size(20),
+    );
+    assert_eq!(client.extensions()[0].to_string(), "permessage-deflate");
+    assert_eq!(server.extensions()[0].to_string(), "permessage-deflate");
+    let text =
+        "a compressible message, a compressible message, a compressible message. ".repeat(50);
+    for _ in 0..3 {
+        client.send_text(text.as_str()).unwrap();
+        let wire = client.data_to_send();
+        assert_eq!(wire[0], 0xc1, "FIN + RSV1 + text");
+        assert!(wire.len() < text.len() / 4);
+        let events = feed_bytewise(&mut server, &wire);
+        assert!(matches!(&events[..], [Event::Message(m)] if m.as_text() == Some(text.as_str())));
+        // The server's answer is compressed and fragmented (write_frame_size 20): RSV1 on
+        // the first frame only.
+        server.send_text(text.as_str()).unwrap();
+        let wire = server.data_to_send();
+        assert_eq!(wire[0], 0x41, "RSV1 + text, not FIN");
+        let events = feed(&mut client, &wire);
+        assert!(matches!(&events[..], [Event::Message(m)] if m.as_text() == Some(text.as_str())));
+    }
+    // Short messages and control frames go uncompressed.
+    server.send_text("hi").unwrap();
+    server.send_ping(&b"p"[..]).unwrap();
+    let wire = server.data_to_send();
+    assert_eq!((wire[0], wire[3]), (0x89, 0x81));
+}
+
+#[test]
+fn rfc7692_6_1_rsv1_on_continuation_or_control_fails_1002() {
+    for wire in [
+        [
+            frame(false, 0b100, 0x1, b"\xf2\x48", Some(KEY)),
+            frame(true, 0b100, 0x0, b"\xcd", Some(KEY)),
+        ]
+        .concat(),
+        frame(true, 0b100, 0x9, b"", Some(KEY)),
+    ] {
+        let (_, mut server) = handshake_pair(Config::default(), Config::default());
+        let events = feed(&mut server, &wire);
+        assert_failed(&mut server, &events, 1002);
+    }
+}
+
+#[test]
+fn rfc7692_compression_bomb_closes_1009_and_corrupt_data_1007() {
+    let (mut client, _) = handshake_pair(Config::default(), Config::default());
+    client.send_binary(vec![0u8; 8 << 20]).unwrap();
+    let bomb = client.data_to_send();
+    assert!(
+        bomb.len() < 64 << 10,
+        "8 MiB of zeros is a small bomb: {} bytes",
+        bomb.len()
+    );
+    let (_, mut server) = handshake_pair(
+        Config::default(),
+        Config::default().with_max_message_size(1 << 20),
+    );
+    let events = feed(&mut server, &bomb);
+    assert_failed(&mut server, &events, 1009);
+
+    let (_, mut server) = handshake_pair(Config::default(), Config::default());
+    let events = feed(
+        &mut server,
+        &frame(true, 0b100, 0x2, &[0xff, 0xff, 0xff], Some(KEY)),
+    );
+    assert_failed(&mut server, &events, 1007);
+}
+
+#[test]
+fn rfc7692_server_accepting_unoffered_or_invalid_deflate_fails_1010() {
+    for (client_cfg, answer) in [
+        (
+            Config::default().with_deflate(DeflateConfig::disabled()),
+            "permessage-deflate",
+        ),
+        (
+            Config::default(),
+            "permessage-deflate; server_max_window_bits=99",
+        ),
+        (Config::default(), "permessage-deflate, permessage-deflate"),
+    ] {
+        let uri: http::Uri = "ws://example.com/".parse().unwrap();
+        let mut request = handshake::ClientRequest::new(uri).unwrap();
+        if client_cfg.deflate.enabled {
+            request = request.extension(client_cfg.deflate.offer());
+        }
+        let handshake = request.build().unwrap();
+        let accept = handshake::derive_accept_key(handshake.key().as_bytes());
+        let mut client = Connection::client(handshake, client_cfg);
+        client.data_to_send();
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {answer}\r\n\r\n"
+        );
+        let events = feed(&mut client, response.as_bytes());
+        assert!(
+            matches!(&events[..], [Event::HandshakeFailed(_)]),
+            "{answer}: {events:?}"
+        );
+        let sent = client.data_to_send();
+        assert_eq!(sent[0], 0x88, "{answer}: a close frame");
+        let mut payload = sent[6..8].to_vec();
+        apply_mask(&mut payload, [sent[2], sent[3], sent[4], sent[5]], 0);
+        assert_eq!(
+            u16::from_be_bytes([payload[0], payload[1]]),
+            1010,
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn rfc7692_malformed_offer_gets_400() {
+    let mut server = Connection::server(Config::default());
+    let events = feed(&mut server, b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99\r\n\r\n");
+    assert!(matches!(&events[..], [Event::HandshakeFailed(_)]));
+    assert!(
+        String::from_utf8(server.data_to_send())
+            .unwrap()
+            .starts_with("HTTP/1.1 400")
+    );
 }

@@ -1,0 +1,550 @@
+//! permessage-deflate (RFC 7692): negotiation of its parameters, and the per-message codec.
+//!
+//! Negotiation: a client offers [`DeflateConfig::offer`]; a server picks the first offer it can
+//! honour with [`DeflateConfig::negotiate`]; the client checks the answer with
+//! [`DeflateConfig::verify_response`]. Both ends then hold the same [`DeflateParams`].
+//!
+//! Window bits 8: zlib's raw deflate cannot compress with a 256-byte window (it silently uses
+//! 512, which a peer with a 256-byte window could not decode). So when the window this end must
+//! compress with is 8 bits, it honours the limit by sending its messages uncompressed, which
+//! RFC 7692 allows per message. Decompression is never a problem: a larger window decodes any
+//! stream made with a smaller one.
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::connection::Role;
+use crate::handshake::Extension;
+
+/// The extension's registered name.
+pub const NAME: &str = "permessage-deflate";
+
+/// RFC 7692 7.2.1: the four octets a sync flush ends with, removed before sending and appended
+/// before inflating.
+pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// RFC 7692 7.1.2: window sizes are 2^8 to 2^15 bytes.
+const MIN_WINDOW_BITS: u8 = 8;
+const MAX_WINDOW_BITS: u8 = 15;
+
+/// permessage-deflate settings of one end, with documented defaults.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `enabled` | `true` | client: offer it (as browsers do); server: accept offers |
+/// | `level` | 6 | zlib compression level, 0-9 |
+/// | `client_max_window_bits` | 15 | the window the client compresses with (a client asks for it; a server limits the client to it when the client allows) |
+/// | `server_max_window_bits` | 15 | the window the server compresses with (a client asks the server for it; a server uses at most this) |
+/// | `client_no_context_takeover` | `false` | the client resets its compressor after each message |
+/// | `server_no_context_takeover` | `false` | the server resets its compressor after each message |
+/// | `threshold` | 32 bytes | messages shorter than this are sent uncompressed |
+///
+/// The zlib memory level is fixed at 8 (zlib's default): `flate2` does not expose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateConfig {
+    /// Whether to offer (client) or accept (server) the extension.
+    pub enabled: bool,
+    /// zlib compression level, 0 (none) to 9 (best).
+    pub level: u32,
+    /// Window bits (8-15) for the client's compressor.
+    pub client_max_window_bits: u8,
+    /// Window bits (8-15) for the server's compressor.
+    pub server_max_window_bits: u8,
+    /// Ask (client) or require (server) that the client resets its compressor per message.
+    pub client_no_context_takeover: bool,
+    /// Ask (client) or choose (server) that the server resets its compressor per message.
+    pub server_no_context_takeover: bool,
+    /// Messages with fewer payload bytes than this are sent uncompressed.
+    pub threshold: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            enabled: true,
+            level: 6,
+            client_max_window_bits: MAX_WINDOW_BITS,
+            server_max_window_bits: MAX_WINDOW_BITS,
+            client_no_context_takeover: false,
+            server_no_context_takeover: false,
+            threshold: 32,
+        }
+    }
+}
+
+/// Parameters both ends agreed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateParams {
+    /// The server resets its compressor after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compressor after each message.
+    pub client_no_context_takeover: bool,
+    /// Window bits of the server's compressor.
+    pub server_max_window_bits: u8,
+    /// Window bits of the client's compressor.
+    pub client_max_window_bits: u8,
+}
+
+impl DeflateParams {
+    /// The response element a server sends for these parameters.
+    pub fn to_extension(&self) -> Extension {
+        let mut ext = Extension::new(NAME);
+        if self.server_no_context_takeover {
+            ext = ext.with_param("server_no_context_takeover", None);
+        }
+        if self.client_no_context_takeover {
+            ext = ext.with_param("client_no_context_takeover", None);
+        }
+        if self.server_max_window_bits < MAX_WINDOW_BITS {
+            ext = ext.with_param(
+                "server_max_window_bits",
+                Some(&self.server_max_window_bits.to_string()),
+            );
+        }
+        if self.client_max_window_bits < MAX_WINDOW_BITS {
+            ext = ext.with_param(
+                "client_max_window_bits",
+                Some(&self.client_max_window_bits.to_string()),
+            );
+        }
+        ext
+    }
+}
+
+/// Why permessage-deflate parameters are unacceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NegotiationError {
+    /// A parameter RFC 7692 does not define.
+    #[error("unknown permessage-deflate parameter {0:?}")]
+    UnknownParameter(String),
+    /// A parameter given twice.
+    #[error("permessage-deflate parameter {0:?} given twice")]
+    DuplicateParameter(String),
+    /// A value that is not allowed (window bits outside 8-15, a value on a flag...).
+    #[error("invalid value for permessage-deflate parameter {0:?}")]
+    InvalidValue(String),
+    /// The server answered with parameters the client did not allow.
+    #[error("the server's permessage-deflate parameters do not match the offer: {0}")]
+    ResponseMismatch(&'static str),
+    /// The server accepted permessage-deflate more than once.
+    #[error("permessage-deflate accepted more than once")]
+    Repeated,
+}
+
+/// The parameters of one offer or response element, syntax checked.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Parsed {
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: Option<u8>,
+    /// `Some(None)`: present without a value (allowed in offers only).
+    client_max_window_bits: Option<Option<u8>>,
+}
+
+fn parse_bits(name: &str, value: &str) -> Result<u8, NegotiationError> {
+    // RFC 7692 7.1.2.1: 1*DIGIT in 8..=15, no leading zero.
+    match value.parse::<u8>() {
+        Ok(bits)
+            if (MIN_WINDOW_BITS..=MAX_WINDOW_BITS).contains(&bits) && !value.starts_with('0') =>
+        {
+            Ok(bits)
+        }
+        _ => Err(NegotiationError::InvalidValue(name.to_string())),
+    }
+}
+
+fn parse(ext: &Extension) -> Result<Parsed, NegotiationError> {
+    let mut p = Parsed::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in &ext.params {
+        if seen.contains(&name.as_str()) {
+            return Err(NegotiationError::DuplicateParameter(name.clone()));
+        }
+        seen.push(name);
+        let value = value.as_deref();
+        match (name.as_str(), value) {
+            ("server_no_context_takeover", None) => p.server_no_context_takeover = true,
+            ("client_no_context_takeover", None) => p.client_no_context_takeover = true,
+            ("server_max_window_bits", Some(v)) => {
+                p.server_max_window_bits = Some(parse_bits(name, v)?)
+            }
+            ("client_max_window_bits", None) => p.client_max_window_bits = Some(None),
+            ("client_max_window_bits", Some(v)) => {
+                p.client_max_window_bits = Some(Some(parse_bits(name, v)?))
+            }
+            (
+                "server_no_context_takeover"
+                | "client_no_context_takeover"
+                | "server_max_window_bits",
+                _,
+            ) => {
+                return Err(NegotiationError::InvalidValue(name.clone()));
+            }
+            _ => return Err(NegotiationError::UnknownParameter(name.clone())),
+        }
+    }
+    Ok(p)
+}
+
+impl DeflateConfig {
+    /// A disabled configuration.
+    pub fn disabled() -> Self {
+        DeflateConfig {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    /// The client's offer: always `client_max_window_bits` (so the server may limit our
+    /// window), and the other parameters where this configuration differs from the defaults.
+    pub fn offer(&self) -> Extension {
+        let mut ext = Extension::new(NAME);
+        if self.server_no_context_takeover {
+            ext = ext.with_param("server_no_context_takeover", None);
+        }
+        if self.client_no_context_takeover {
+            ext = ext.with_param("client_no_context_takeover", None);
+        }
+        if self.server_max_window_bits < MAX_WINDOW_BITS {
+            ext = ext.with_param(
+                "server_max_window_bits",
+                Some(&self.server_max_window_bits.to_string()),
+            );
+        }
+        if self.client_max_window_bits < MAX_WINDOW_BITS {
+            ext.with_param(
+                "client_max_window_bits",
+                Some(&self.client_max_window_bits.to_string()),
+            )
+        } else {
+            ext.with_param("client_max_window_bits", None)
+        }
+    }
+
+    /// Server: the parameters for the first permessage-deflate offer among `offers`, in the
+    /// client's order of preference; `Ok(None)` if there is none (or this end is disabled).
+    ///
+    /// # Errors
+    /// [`NegotiationError`] for a malformed offer (unknown or repeated parameter, invalid
+    /// value): the handshake fails with 400.
+    pub fn negotiate(
+        &self,
+        offers: &[Extension],
+    ) -> Result<Option<DeflateParams>, NegotiationError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let mut chosen = None;
+        for offer in offers.iter().filter(|e| e.name.eq_ignore_ascii_case(NAME)) {
+            let p = parse(offer)?;
+            if chosen.is_some() {
+                continue; // later offers are still checked for syntax
+            }
+            // RFC 7692 7.1.2.1: answer server_max_window_bits with the offered value or less.
+            let server_bits = p
+                .server_max_window_bits
+                .unwrap_or(MAX_WINDOW_BITS)
+                .min(self.server_max_window_bits);
+            // RFC 7692 7.1.2.2: the client's window may be limited only if it said so.
+            let client_bits = match p.client_max_window_bits {
+                None => MAX_WINDOW_BITS,
+                Some(offered) => offered
+                    .unwrap_or(MAX_WINDOW_BITS)
+                    .min(self.client_max_window_bits),
+            };
+            chosen = Some(DeflateParams {
+                server_no_context_takeover: p.server_no_context_takeover
+                    || self.server_no_context_takeover,
+                client_no_context_takeover: p.client_no_context_takeover
+                    || self.client_no_context_takeover,
+                server_max_window_bits: server_bits,
+                client_max_window_bits: client_bits,
+            });
+        }
+        Ok(chosen)
+    }
+
+    /// Client: checks the server's response element against what [`DeflateConfig::offer`]
+    /// sent.
+    ///
+    /// # Errors
+    /// [`NegotiationError`] if the response is malformed or grants what the offer did not
+    /// allow: the client fails the connection with 1010.
+    pub fn verify_response(&self, response: &Extension) -> Result<DeflateParams, NegotiationError> {
+        let p = parse(response)?;
+        let client_bits = match p.client_max_window_bits {
+            None => self.client_max_window_bits,
+            Some(None) => {
+                return Err(NegotiationError::InvalidValue(
+                    "client_max_window_bits".into(),
+                ));
+            }
+            Some(Some(bits)) => bits.min(self.client_max_window_bits),
+        };
+        let server_bits = match p.server_max_window_bits {
+            Some(bits) if bits > self.server_max_window_bits => {
+                return Err(NegotiationError::ResponseMismatch(
+                    "server_max_window_bits larger than offered",
+                ));
+            }
+            Some(bits) => bits,
+            None if self.server_max_window_bits < MAX_WINDOW_BITS => {
+                return Err(NegotiationError::ResponseMismatch(
+                    "server_max_window_bits missing",
+                ));
+            }
+            None => MAX_WINDOW_BITS,
+        };
+        if self.server_no_context_takeover && !p.server_no_context_takeover {
+            return Err(NegotiationError::ResponseMismatch(
+                "server_no_context_takeover missing",
+            ));
+        }
+        Ok(DeflateParams {
+            server_no_context_takeover: p.server_no_context_takeover,
+            client_no_context_takeover: p.client_no_context_takeover
+                || self.client_no_context_takeover,
+            server_max_window_bits: server_bits,
+            client_max_window_bits: client_bits,
+        })
+    }
+
+    /// Reads the parameters back from a response element this crate's server built (the
+    /// server's own `accept`).
+    ///
+    /// # Errors
+    /// [`NegotiationError`] if the element is malformed.
+    pub fn params_of_response(response: &Extension) -> Result<DeflateParams, NegotiationError> {
+        let p = parse(response)?;
+        Ok(DeflateParams {
+            server_no_context_takeover: p.server_no_context_takeover,
+            client_no_context_takeover: p.client_no_context_takeover,
+            server_max_window_bits: p.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS),
+            client_max_window_bits: p
+                .client_max_window_bits
+                .flatten()
+                .unwrap_or(MAX_WINDOW_BITS),
+        })
+    }
+}
+
+/// Why a compressed message can't be inflated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InflateError {
+    /// The inflated message would exceed the limit (close 1009).
+    #[error("inflated message larger than {0} bytes")]
+    TooBig(usize),
+    /// The compressed data is not valid DEFLATE (close 1007).
+    #[error("invalid compressed data")]
+    Corrupt,
+}
+
+/// Bytes inflated per step: the most a compression bomb makes us allocate past the limit.
+const INFLATE_CHUNK: usize = 16 << 10;
+
+/// The per-connection codec: compresses outgoing messages, inflates incoming ones.
+/// Compressor and decompressor are created on first use, so a connection that never sends or
+/// never receives a compressed message never pays for them.
+pub struct Codec {
+    params: DeflateParams,
+    role: Role,
+    level: u32,
+    threshold: usize,
+    compressor: Option<Box<Compress>>,
+    decompressor: Option<Box<Decompress>>,
+    /// A block with BFINAL set ended the stream inside the current message: the rest of the
+    /// message, tail included, is not DEFLATE data.
+    stream_ended: bool,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("params", &self.params)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Codec {
+    /// A codec for `role` with the negotiated `params`.
+    pub fn new(role: Role, params: DeflateParams, config: &DeflateConfig) -> Self {
+        Codec {
+            params,
+            role,
+            level: config.level.min(9),
+            threshold: config.threshold,
+            compressor: None,
+            decompressor: None,
+            stream_ended: false,
+        }
+    }
+
+    /// The negotiated parameters.
+    pub fn params(&self) -> &DeflateParams {
+        &self.params
+    }
+
+    fn own_window_and_reset(&self) -> (u8, bool) {
+        match self.role {
+            Role::Client => (
+                self.params.client_max_window_bits,
+                self.params.client_no_context_takeover,
+            ),
+            Role::Server => (
+                self.params.server_max_window_bits,
+                self.params.server_no_context_takeover,
+            ),
+        }
+    }
+
+    fn peer_window_and_reset(&self) -> (u8, bool) {
+        match self.role {
+            Role::Client => (
+                self.params.server_max_window_bits,
+                self.params.server_no_context_takeover,
+            ),
+            Role::Server => (
+                self.params.client_max_window_bits,
+                self.params.client_no_context_takeover,
+            ),
+        }
+    }
+
+    /// Compresses a whole message payload, without the trailing `00 00 ff ff`; `None` when
+    /// the message should go uncompressed (under the threshold, or an 8-bit window).
+    pub fn compress(&mut self, payload: &[u8]) -> Option<Bytes> {
+        let (bits, reset) = self.own_window_and_reset();
+        if payload.len() < self.threshold || bits < 9 {
+            return None;
+        }
+        let level = self.level;
+        let c = self.compressor.get_or_insert_with(|| {
+            Box::new(Compress::new_with_window_bits(
+                Compression::new(level),
+                false,
+                bits,
+            ))
+        });
+        let mut out = Vec::with_capacity(payload.len() / 2 + 64);
+        let start = c.total_in();
+        loop {
+            let consumed = (c.total_in() - start) as usize;
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(64));
+            }
+            if c.compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync)
+                .is_err()
+            {
+                // Cannot happen with a valid stream state; fall back to sending it plain.
+                c.reset();
+                return None;
+            }
+            let consumed = (c.total_in() - start) as usize;
+            // Done when all input is in and the flush had room to finish.
+            if consumed == payload.len() && out.capacity() - out.len() >= 64 {
+                break;
+            }
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if reset {
+            c.reset();
+        }
+        Some(Bytes::from(out))
+    }
+
+    /// Inflates one frame of a compressed message, appending to `out`; at the message's last
+    /// frame (`fin`), the tail is appended first. Stops with [`InflateError::TooBig`] as soon
+    /// as `out` would grow past `limit` bytes, having allocated at most one chunk more.
+    ///
+    /// # Errors
+    /// [`InflateError::TooBig`] or [`InflateError::Corrupt`].
+    pub fn inflate(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InflateError> {
+        self.inflate_part(input, limit, out)?;
+        if fin {
+            self.inflate_part(&TAIL, limit, out)?;
+            self.stream_ended = false;
+            let (_, reset) = self.peer_window_and_reset();
+            if reset {
+                if let Some(d) = &mut self.decompressor {
+                    d.reset(false);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn inflate_part(
+        &mut self,
+        mut input: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InflateError> {
+        if self.stream_ended {
+            return Ok(());
+        }
+        let (bits, _) = self.peer_window_and_reset();
+        // A 9-bit window decodes 8-bit streams too (zlib rejects 8 for raw streams).
+        let d = self
+            .decompressor
+            .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, bits.max(9))));
+        loop {
+            // One byte past the limit is enough to tell that the limit is exceeded.
+            let room = INFLATE_CHUNK.min(limit.saturating_sub(out.len()).saturating_add(1));
+            let len = out.len();
+            if out.capacity() < len + room {
+                // Grow geometrically, but never past the limit plus one chunk: a bomb cannot
+                // make us allocate more than that.
+                let target = (out.capacity() * 2)
+                    .max(len + room)
+                    .min(limit.saturating_add(INFLATE_CHUNK + 1));
+                out.reserve_exact(target.max(len + room) - len);
+            }
+            out.resize(len + room, 0);
+            let (in0, out0) = (d.total_in(), d.total_out());
+            let status = d.decompress(input, &mut out[len..], FlushDecompress::Sync);
+            let produced = (d.total_out() - out0) as usize;
+            let consumed = (d.total_in() - in0) as usize;
+            out.truncate(len + produced);
+            input = &input[consumed..];
+            match status {
+                Err(_) => return Err(InflateError::Corrupt),
+                Ok(Status::StreamEnd) => {
+                    // RFC 7692 7.2.3.4: a block with BFINAL set ends the stream; whatever
+                    // follows (the tail) is ignored, and the next message starts afresh.
+                    d.reset(false);
+                    self.stream_ended = true;
+                    return if out.len() > limit {
+                        Err(InflateError::TooBig(limit))
+                    } else {
+                        Ok(())
+                    };
+                }
+                Ok(_) => {}
+            }
+            if out.len() > limit {
+                return Err(InflateError::TooBig(limit));
+            }
+            if input.is_empty() && produced < room {
+                return Ok(());
+            }
+            if consumed == 0 && produced == 0 {
+                return Err(InflateError::Corrupt);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! Negotiation (RFC 7692 7.1) and codec (RFC 7692 7.2) tests.
+
+use super::*;
+
+fn ext(s: &str) -> Extension {
+    let value = http::HeaderValue::from_str(s).unwrap();
+    let mut all = crate::handshake::parse_extensions([&value]).unwrap();
+    assert_eq!(all.len(), 1);
+    all.remove(0)
+}
+
+fn exts(s: &str) -> Vec<Extension> {
+    let value = http::HeaderValue::from_str(s).unwrap();
+    crate::handshake::parse_extensions([&value]).unwrap()
+}
+
+fn params(snct: bool, cnct: bool, sbits: u8, cbits: u8) -> DeflateParams {
+    DeflateParams {
+        server_no_context_takeover: snct,
+        client_no_context_takeover: cnct,
+        server_max_window_bits: sbits,
+        client_max_window_bits: cbits,
+    }
+}
+
+#[test]
+fn rfc7692_7_1_default_offer_is_what_browsers_send() {
+    assert_eq!(
+        DeflateConfig::default().offer().to_string(),
+        "permessage-deflate; client_max_window_bits"
+    );
+}
+
+#[test]
+fn rfc7692_7_1_server_negotiation_table() {
+    let server = DeflateConfig::default();
+    let cases: &[(&str, Option<DeflateParams>)] = &[
+        ("permessage-deflate", Some(params(false, false, 15, 15))),
+        (
+            "permessage-deflate; client_max_window_bits",
+            Some(params(false, false, 15, 15)),
+        ),
+        (
+            "permessage-deflate; client_max_window_bits=10",
+            Some(params(false, false, 15, 10)),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=9",
+            Some(params(false, false, 9, 15)),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=8",
+            Some(params(false, false, 8, 15)),
+        ),
+        (
+            "permessage-deflate; server_no_context_takeover",
+            Some(params(true, false, 15, 15)),
+        ),
+        (
+            "permessage-deflate; client_no_context_takeover",
+            Some(params(false, true, 15, 15)),
+        ),
+        (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=11",
+            Some(params(true, true, 12, 11)),
+        ),
+        ("x-webkit-deflate-frame", None),
+        // Several offers: the first one is taken.
+        (
+            "permessage-deflate; server_max_window_bits=10, permessage-deflate",
+            Some(params(false, false, 10, 15)),
+        ),
+    ];
+    for (offer, expected) in cases {
+        assert_eq!(
+            server.negotiate(&exts(offer)).unwrap(),
+            *expected,
+            "{offer}"
+        );
+    }
+}
+
+#[test]
+fn rfc7692_7_1_server_limits_apply() {
+    let server = DeflateConfig {
+        server_max_window_bits: 11,
+        client_max_window_bits: 12,
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    // A client that allows limiting its window gets ours; one that does not keeps 15.
+    assert_eq!(
+        server
+            .negotiate(&exts("permessage-deflate; client_max_window_bits"))
+            .unwrap(),
+        Some(params(true, true, 11, 12))
+    );
+    assert_eq!(
+        server.negotiate(&exts("permessage-deflate")).unwrap(),
+        Some(params(true, true, 11, 15))
+    );
+    let response = params(true, true, 11, 12).to_extension().to_string();
+    assert_eq!(
+        response,
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11; client_max_window_bits=12"
+    );
+    assert!(
+        DeflateConfig::disabled()
+            .negotiate(&exts("permessage-deflate"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn rfc7692_5_malformed_offers_fail_the_handshake() {
+    let server = DeflateConfig::default();
+    for offer in [
+        "permessage-deflate; server_max_window_bits",
+        "permessage-deflate; server_max_window_bits=7",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; server_max_window_bits=010",
+        "permessage-deflate; client_max_window_bits=abc",
+        "permessage-deflate; server_no_context_takeover=1",
+        "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+        "permessage-deflate; mystery",
+        // A malformed later offer fails too, even if an earlier one was fine.
+        "permessage-deflate, permessage-deflate; foo",
+    ] {
+        assert!(server.negotiate(&exts(offer)).is_err(), "{offer}");
+    }
+}
+
+#[test]
+fn rfc7692_7_1_client_verifies_the_response() {
+    let client = DeflateConfig::default();
+    assert_eq!(
+        client.verify_response(&ext("permessage-deflate")).unwrap(),
+        params(false, false, 15, 15)
+    );
+    assert_eq!(
+        client
+            .verify_response(&ext(
+                "permessage-deflate; client_max_window_bits=9; server_no_context_takeover"
+            ))
+            .unwrap(),
+        params(true, false, 15, 9)
+    );
+    for bad in [
+        "permessage-deflate; client_max_window_bits",
+        "permessage-deflate; server_max_window_bits=20",
+        "permessage-deflate; foo=bar",
+        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+    ] {
+        assert!(client.verify_response(&ext(bad)).is_err(), "{bad}");
+    }
+    // We asked the server for a 10-bit window: more, or silence, is a mismatch.
+    let asking = DeflateConfig {
+        server_max_window_bits: 10,
+        server_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    assert_eq!(
+        asking.offer().to_string(),
+        "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits"
+    );
+    assert!(
+        asking
+            .verify_response(&ext(
+                "permessage-deflate; server_no_context_takeover; server_max_window_bits=12"
+            ))
+            .is_err()
+    );
+    assert!(
+        asking
+            .verify_response(&ext("permessage-deflate; server_no_context_takeover"))
+            .is_err()
+    );
+    assert!(
+        asking
+            .verify_response(&ext("permessage-deflate; server_max_window_bits=10"))
+            .is_err()
+    );
+    assert_eq!(
+        asking
+            .verify_response(&ext(
+                "permessage-deflate; server_no_context_takeover; server_max_window_bits=9"
+            ))
+            .unwrap(),
+        params(true, false, 9, 15)
+    );
+}
+
+fn codec(role: Role, p: DeflateParams) -> Codec {
+    Codec::new(
+        role,
+        p,
+        &DeflateConfig {
+            threshold: 0,
+            ..DeflateConfig::default()
+        },
+    )
+}
+
+fn inflate_all(c: &mut Codec, frames: &[&[u8]]) -> Result<Vec<u8>, InflateError> {
+    let mut out = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        c.inflate(f, i + 1 == frames.len(), 1 << 20, &mut out)?;
+    }
+    Ok(out.to_vec())
+}
+
+#[test]
+fn rfc7692_7_2_3_1_hello_compressed() {
+    let wire = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    let mut client = codec(Role::Client, params(false, false, 15, 15));
+    assert_eq!(inflate_all(&mut client, &[&wire]).unwrap(), b"Hello");
+    // Fragmented across two frames.
+    let mut client = codec(Role::Client, params(false, false, 15, 15));
+    assert_eq!(
+        inflate_all(&mut client, &[&wire[..3], &wire[3..]]).unwrap(),
+        b"Hello"
+    );
+    // And our compressor produces exactly these bytes.
+    let mut server = codec(Role::Server, params(false, false, 15, 15));
+    assert_eq!(&server.compress(b"Hello").unwrap()[..], &wire);
+}
+
+#[test]
+fn rfc7692_7_2_3_2_sharing_the_window() {
+    // The second "Hello" refers back to the first.
+    let mut client = codec(Role::Client, params(false, false, 15, 15));
+    assert_eq!(
+        inflate_all(&mut client, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]]).unwrap(),
+        b"Hello"
+    );
+    assert_eq!(
+        inflate_all(&mut client, &[&[0xf2, 0x00, 0x11, 0x00, 0x00]]).unwrap(),
+        b"Hello"
+    );
+    // Our compressor shares the window too (the second message is shorter), and without
+    // context takeover it does not.
+    let mut with = codec(Role::Server, params(false, false, 15, 15));
+    let first = with.compress(b"Hello, Hello, Hello").unwrap();
+    let second = with.compress(b"Hello, Hello, Hello").unwrap();
+    assert!(second.len() < first.len());
+    let mut without = codec(Role::Server, params(true, false, 15, 15));
+    let first = without.compress(b"Hello, Hello, Hello").unwrap();
+    let second = without.compress(b"Hello, Hello, Hello").unwrap();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn rfc7692_7_2_3_3_to_5_other_block_forms() {
+    let cases: &[&[u8]] = &[
+        &[
+            0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+        ], // stored block
+        &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], // BFINAL set
+        &[
+            0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+        ], // two blocks
+    ];
+    for wire in cases {
+        let mut c = codec(Role::Client, params(false, false, 15, 15));
+        assert_eq!(inflate_all(&mut c, &[wire]).unwrap(), b"Hello", "{wire:x?}");
+        // The codec is usable for the next message afterwards.
+        assert_eq!(
+            inflate_all(&mut c, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]]).unwrap(),
+            b"Hello"
+        );
+    }
+}
+
+#[test]
+fn rfc7692_7_2_roundtrip_every_window_and_takeover() {
+    let text: Vec<u8> = (0..20_000)
+        .map(|i| b"the quick brown fox jumps over the lazy dog "[i % 44])
+        .collect();
+    for bits in 8..=15u8 {
+        for nct in [false, true] {
+            let p = params(nct, nct, bits, bits);
+            let mut server = codec(Role::Server, p);
+            let mut client = codec(Role::Client, p);
+            for _ in 0..3 {
+                match server.compress(&text) {
+                    Some(compressed) => {
+                        assert!(bits >= 9, "an 8-bit window is never used to compress");
+                        assert!(compressed.len() < text.len() / 4);
+                        assert_eq!(inflate_all(&mut client, &[&compressed]).unwrap(), text);
+                    }
+                    None => assert_eq!(bits, 8),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn compression_bomb_stops_at_the_limit() {
+    // 16 MiB of zeros compresses to about 16 KiB.
+    let zeros = vec![0u8; 16 << 20];
+    let mut server = codec(Role::Server, params(false, false, 15, 15));
+    let bomb = server.compress(&zeros).unwrap();
+    assert!(bomb.len() < 100_000);
+    let mut client = codec(Role::Client, params(false, false, 15, 15));
+    let mut out = Vec::new();
+    let limit = 1 << 20;
+    assert_eq!(
+        client.inflate(&bomb, true, limit, &mut out),
+        Err(InflateError::TooBig(limit))
+    );
+    assert!(
+        out.capacity() <= limit + 2 * INFLATE_CHUNK,
+        "allocated {} bytes",
+        out.capacity()
+    );
+}
+
+#[test]
+fn corrupt_data_is_an_error() {
+    let mut c = codec(Role::Client, params(false, false, 15, 15));
+    assert_eq!(
+        inflate_all(&mut c, &[&[0xff, 0xff, 0xff, 0xff]]),
+        Err(InflateError::Corrupt)
+    );
+}
+
+#[test]
+fn below_threshold_is_sent_plain() {
+    let mut c = Codec::new(
+        Role::Server,
+        params(false, false, 15, 15),
+        &DeflateConfig::default(),
+    );
+    assert!(c.compress(b"short").is_none());
+    assert!(c.compress(&[b'a'; 100]).is_some());
+}
