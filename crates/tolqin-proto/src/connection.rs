@@ -42,6 +42,7 @@ use crate::frame::{FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
 use crate::handshake::{self, ClientHandshake, Extension, HandshakeError, ValidRequest};
 use crate::mask::apply_mask;
 use crate::message::{Assembler, AssemblyError, Message, Utf8Bytes};
+use crate::prepared::PreparedMessage;
 
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +191,10 @@ pub enum SendError {
     /// The browser's `close()` accepts a reason of at most 123 bytes of UTF-8.
     #[error("close reason of {0} bytes (at most 123)")]
     ReasonTooLong(usize),
+    /// Frames can be shared between connections only on the server side (client frames are
+    /// masked one by one).
+    #[error("prepared messages can only be sent by a server")]
+    NotServer,
     /// `accept` / `reject` called when no upgrade request is waiting for a decision.
     #[error("no upgrade request is waiting for accept or reject")]
     NoPendingRequest,
@@ -955,6 +960,33 @@ impl Connection {
             self.push_frame(op, payload.slice(at..end), end == payload.len(), true, rsv);
             at = end;
         }
+        Ok(())
+    }
+
+    /// Server: queues a message encoded once for many connections (see
+    /// [`crate::prepared`]); the shared bytes are queued without copying.
+    ///
+    /// # Errors
+    /// As [`Connection::send`]. A client must mask each frame itself and so cannot share
+    /// frames: it gets [`SendError::NotServer`].
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if self.role != Role::Server {
+            return Err(SendError::NotServer);
+        }
+        let (frame, head_len) = prepared.frame_for(self.codec.as_ref().map(|c| c.params()));
+        let mut head = [0u8; MAX_HEADER_LEN];
+        head[..head_len].copy_from_slice(&frame[..head_len]);
+        let payload = frame.slice(head_len..);
+        self.out.push(
+            OutFrame {
+                head,
+                head_len: head_len as u8,
+                payload,
+                counted: true,
+            },
+            false,
+        );
         Ok(())
     }
 

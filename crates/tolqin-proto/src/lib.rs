@@ -43,6 +43,7 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod prepared;
 pub mod utf8;
 
 pub use close::CloseCode;

@@ -743,3 +743,56 @@ fn rfc7692_malformed_offer_gets_400() {
             .starts_with("HTTP/1.1 400")
     );
 }
+
+#[test]
+fn prepared_messages_share_bytes_and_choose_the_variant_per_connection() {
+    use crate::prepared::PreparedMessage;
+    let text = "broadcast to the whole room, broadcast to the whole room. ".repeat(20);
+    let deflate = DeflateConfig::default().with_no_context_takeover(false, true);
+    let prepared = PreparedMessage::with_deflate(&Message::text(text.as_str()), &deflate);
+    assert!(prepared.is_compressed());
+    // A connection that negotiated server_no_context_takeover gets the compressed frame; one
+    // with context takeover, or no deflate, gets the plain frame; every client decodes it.
+    let server_nct = Config::default().with_deflate(deflate.clone());
+    for (server_cfg, compressed) in [
+        (server_nct, true),
+        (Config::default(), false),
+        (
+            Config::default().with_deflate(DeflateConfig::disabled()),
+            false,
+        ),
+    ] {
+        let (mut client, mut server) = handshake_pair(Config::default(), server_cfg);
+        // A message with the connection's own compressor first, to check the contexts stay
+        // in step around a shared one.
+        server.send_text(text.as_str()).unwrap();
+        server.send_prepared(&prepared).unwrap();
+        server.send_text(text.as_str()).unwrap();
+        let buffered = server.buffered_amount();
+        let wire = server.data_to_send();
+        // Parse the three frames: buffered_amount counted exactly their payload bytes.
+        let mut at = 0;
+        let mut headers = Vec::new();
+        while at < wire.len() {
+            let (h, n) = FrameHeader::decode(&wire[at..]).unwrap().unwrap();
+            headers.push(h);
+            at += n + h.payload_len as usize;
+        }
+        assert_eq!(
+            buffered as u64,
+            headers.iter().map(|h| h.payload_len).sum::<u64>()
+        );
+        let events = feed(&mut client, &wire);
+        assert_eq!(events.len(), 3);
+        for e in &events {
+            assert!(
+                matches!(e, Event::Message(m) if m.as_text() == Some(text.as_str())),
+                "{e:?}"
+            );
+        }
+        let second_frame_rsv1 = headers[1].rsv & 0b100 != 0;
+        assert_eq!(second_frame_rsv1, compressed);
+    }
+    let mut client = Connection::new(Role::Client, Config::default());
+    assert_eq!(client.send_prepared(&prepared), Err(SendError::NotServer));
+}
