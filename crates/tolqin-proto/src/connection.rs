@@ -386,6 +386,35 @@ impl Connection {
         }
     }
 
+    /// An open connection whose handshake was done elsewhere (for example by hyper),
+    /// configured from the `101` response that was sent (server) or received (client): its
+    /// subprotocol, its extensions and, if negotiated there, permessage-deflate.
+    pub fn from_response(role: Role, config: Config, response: &http::Response<()>) -> Self {
+        let mut conn = Connection::new(role, config);
+        conn.configure_from_response(response);
+        conn
+    }
+
+    fn configure_from_response(&mut self, response: &http::Response<()>) {
+        self.protocol = response
+            .headers()
+            .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.extensions = handshake::parse_extensions(
+            response
+                .headers()
+                .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
+        )
+        .unwrap_or_default();
+        let deflate = self
+            .extensions
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(deflate::NAME));
+        let params = deflate.and_then(|e| DeflateConfig::params_of_response(e).ok());
+        self.set_codec(params);
+    }
+
     /// A client connection that starts with the opening handshake: the request is queued in
     /// [`Connection::data_to_send`], and [`Event::Open`] comes once the response is verified.
     pub fn client(handshake: ClientHandshake, config: Config) -> Self {
@@ -652,23 +681,7 @@ impl Connection {
             return Err(SendError::NoPendingRequest);
         }
         self.awaiting_decision = false;
-        self.protocol = response
-            .headers()
-            .get(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        self.extensions = handshake::parse_extensions(
-            response
-                .headers()
-                .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
-        )
-        .unwrap_or_default();
-        let deflate = self
-            .extensions
-            .iter()
-            .find(|e| e.name.eq_ignore_ascii_case(deflate::NAME));
-        let params = deflate.and_then(|e| DeflateConfig::params_of_response(e).ok());
-        self.set_codec(params);
+        self.configure_from_response(&response);
         let mut out = Vec::with_capacity(160);
         handshake::encode_response(&response, &mut out);
         self.push_raw(Bytes::from(out));
