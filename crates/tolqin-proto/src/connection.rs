@@ -855,12 +855,9 @@ impl Connection {
 
     fn on_close(&mut self, frame: CloseFrame) -> Event {
         if !self.close_sent {
-            // RFC 6455 5.5.1: reply with a close frame, typically echoing the status code.
-            let echo = CloseFrame {
-                code: frame.code,
-                reason: Utf8Bytes::default(),
-            }
-            .encode();
+            // RFC 6455 5.5.1: reply with a close frame, typically echoing the status code; the
+            // reason is echoed too, so an initiator sees its own words in its close event.
+            let echo = frame.encode();
             self.push_frame(OpCode::Close, echo, true, false, 0);
             self.close_sent = true;
         }

@@ -258,7 +258,10 @@ fn rfc6455_5_5_1_close_echoes_code() {
     assert!(
         matches!(&events[..], [Event::Close(f)] if f.code == CloseCode::NORMAL && f.reason == "bye")
     );
-    assert_eq!(conn.data_to_send(), vec![0x88, 0x02, 0x03, 0xe8]);
+    assert_eq!(
+        conn.data_to_send(),
+        vec![0x88, 0x05, 0x03, 0xe8, b'b', b'y', b'e']
+    );
     assert_eq!(conn.state(), State::Closed);
     let info = conn.close_info();
     assert_eq!(
