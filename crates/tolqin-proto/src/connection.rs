@@ -228,18 +228,27 @@ impl OutFrame {
     }
 }
 
-/// The output queue. Control frames (ping, pong) wait in `control` and are moved to the front
-/// whenever no frame is partly written, so they never wait behind unstarted data frames.
+/// The output queue, written in this order: the frame partly written (`current`), then every
+/// control frame (ping, pong), then the data frames. So a control frame waits for at most the
+/// one frame already on the wire, and a pong not yet started can still be replaced by a newer
+/// one (RFC 6455 5.5.3), which bounds what a peer flooding pings without reading can queue.
 #[derive(Debug, Default)]
 struct Outgoing {
-    queue: VecDeque<OutFrame>,
-    control: VecDeque<OutFrame>,
-    /// Bytes of `queue.front()` already written.
+    /// The frame partly written, and how many of its bytes are.
+    current: Option<OutFrame>,
     offset: usize,
+    control: VecDeque<OutFrame>,
+    queue: VecDeque<OutFrame>,
     /// Application payload bytes not yet written.
     buffered: usize,
     /// All bytes not yet written.
     pending: usize,
+}
+
+impl OutFrame {
+    fn is_pong(&self) -> bool {
+        self.head_len > 0 && self.head[0] & 0x0f == OpCode::Pong.bits()
+    }
 }
 
 impl Outgoing {
@@ -249,24 +258,36 @@ impl Outgoing {
             self.buffered += frame.payload.len();
         }
         if control {
+            if frame.is_pong() {
+                // RFC 6455 5.5.3: a pong for the most recent ping only is enough.
+                if let Some(at) = self.control.iter().position(OutFrame::is_pong) {
+                    if let Some(old) = self.control.remove(at) {
+                        self.pending -= old.len();
+                    }
+                }
+            }
             self.control.push_back(frame);
         } else {
             self.queue.push_back(frame);
         }
     }
 
-    fn promote_control(&mut self) {
-        if self.offset == 0 {
-            while let Some(frame) = self.control.pop_back() {
-                self.queue.push_front(frame);
-            }
-        }
+    /// Every frame not fully written, in the order they go out.
+    fn frames(&self) -> impl Iterator<Item = &OutFrame> {
+        self.current
+            .iter()
+            .chain(self.control.iter())
+            .chain(self.queue.iter())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.current.is_none() && self.control.is_empty() && self.queue.is_empty()
     }
 
     fn fill<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         let mut skip = self.offset;
-        for frame in self.queue.iter() {
+        for frame in self.frames() {
             for part in [&frame.head[..frame.head_len as usize], &frame.payload[..]] {
                 if n == dst.len() {
                     return n;
@@ -285,36 +306,30 @@ impl Outgoing {
 
     fn take_all(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.pending);
-        loop {
-            self.promote_control();
-            if self.queue.is_empty() {
-                break;
+        let mut skip = self.offset;
+        for frame in self.frames() {
+            for part in [&frame.head[..frame.head_len as usize], &frame.payload[..]] {
+                let from = skip.min(part.len());
+                skip -= from;
+                out.extend_from_slice(&part[from..]);
             }
-            let mut skip = self.offset;
-            for frame in self.queue.drain(..) {
-                for part in [&frame.head[..frame.head_len as usize], &frame.payload[..]] {
-                    let from = skip.min(part.len());
-                    skip -= from;
-                    out.extend_from_slice(&part[from..]);
-                }
-            }
-            self.offset = 0;
         }
-        self.buffered = 0;
-        self.pending = 0;
+        *self = Outgoing::default();
         out
     }
 
     fn advance(&mut self, mut n: usize) {
         self.pending -= n.min(self.pending);
         while n > 0 {
-            let Some(front) = self.queue.front() else {
-                break;
-            };
-            let head = front.head_len as usize;
-            let len = front.len();
+            if self.current.is_none() {
+                self.current = self.control.pop_front().or_else(|| self.queue.pop_front());
+                self.offset = 0;
+            }
+            let Some(frame) = &self.current else { break };
+            let head = frame.head_len as usize;
+            let len = frame.len();
             let take = n.min(len - self.offset);
-            if front.counted {
+            if frame.counted {
                 // Payload bytes within [offset, offset + take).
                 let start = self.offset.max(head);
                 let end = (self.offset + take).max(head);
@@ -323,7 +338,7 @@ impl Outgoing {
             self.offset += take;
             n -= take;
             if self.offset == len {
-                self.queue.pop_front();
+                self.current = None;
                 self.offset = 0;
             }
         }
@@ -1124,11 +1139,11 @@ impl Connection {
     /// protocol error) and the sending half's `Connection` writes them.
     pub fn take_output(&mut self, from: &mut Connection) {
         let out = std::mem::take(&mut from.out);
-        if self.out.pending == 0 && !self.close_sent {
+        if self.out.is_empty() && !self.close_sent {
             // Nothing queued here: take the queue whole, a partly written frame included.
             self.out = out;
         } else {
-            debug_assert_eq!(out.offset, 0, "a source that writes nothing itself");
+            debug_assert!(out.current.is_none(), "a source that writes nothing itself");
             let frames = out
                 .control
                 .into_iter()
@@ -1156,7 +1171,6 @@ impl Connection {
     /// Fills `dst` with the next slices to write, in order, for a vectored write; returns how
     /// many were filled. Report what was written with [`Connection::advance_written`].
     pub fn io_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
-        self.out.promote_control();
         self.out.fill(dst)
     }
 

@@ -799,3 +799,30 @@ fn prepared_messages_share_bytes_and_choose_the_variant_per_connection() {
     let mut client = Connection::new(Role::Client, Config::default());
     assert_eq!(client.send_prepared(&prepared), Err(SendError::NotServer));
 }
+
+#[test]
+fn rfc6455_5_5_3_ping_flood_without_reading_keeps_one_pong() {
+    let mut conn = server();
+    conn.send_binary(vec![1u8; 1000]).unwrap();
+    // Part of the data frame is written; then the peer floods pings and never reads.
+    let mut slices = [IoSlice::new(&[]); 4];
+    conn.io_slices(&mut slices);
+    conn.advance_written(100);
+    let mut flood = Vec::new();
+    for i in 0..100_000u32 {
+        flood.extend(client_frame(0x9, &i.to_be_bytes()));
+    }
+    let events = feed(&mut conn, &flood);
+    assert_eq!(events.len(), 100_000);
+    assert_eq!(
+        conn.pending_bytes(),
+        1004 - 100 + 2 + 4,
+        "the rest of the data frame and one pong"
+    );
+    let sent = conn.data_to_send();
+    assert_eq!(
+        &sent[sent.len() - 6..],
+        &[0x8a, 0x04, 0x00, 0x01, 0x86, 0x9f],
+        "the pong answers the last ping"
+    );
+}
