@@ -228,10 +228,14 @@ impl OutFrame {
     }
 }
 
+/// Unsent pongs kept at most: every ping is answered while the peer reads.
+const MAX_UNSENT_PONGS: usize = 32;
+
 /// The output queue, written in this order: the frame partly written (`current`), then every
 /// control frame (ping, pong), then the data frames. So a control frame waits for at most the
 /// one frame already on the wire, and a pong not yet started can still be replaced by a newer
-/// one (RFC 6455 5.5.3), which bounds what a peer flooding pings without reading can queue.
+/// one (RFC 6455 5.5.3): past [`MAX_UNSENT_PONGS`], the oldest unsent pong is dropped, which
+/// bounds what a peer flooding pings without reading can make us queue.
 #[derive(Debug, Default)]
 struct Outgoing {
     /// The frame partly written, and how many of its bytes are.
@@ -258,8 +262,11 @@ impl Outgoing {
             self.buffered += frame.payload.len();
         }
         if control {
-            if frame.is_pong() {
-                // RFC 6455 5.5.3: a pong for the most recent ping only is enough.
+            if frame.is_pong()
+                && self.control.iter().filter(|f| f.is_pong()).count() >= MAX_UNSENT_PONGS
+            {
+                // RFC 6455 5.5.3 allows answering only the most recent pings: a peer that
+                // floods pings without reading gets its oldest unsent pongs dropped.
                 if let Some(at) = self.control.iter().position(OutFrame::is_pong) {
                     if let Some(old) = self.control.remove(at) {
                         self.pending -= old.len();

@@ -801,7 +801,7 @@ fn prepared_messages_share_bytes_and_choose_the_variant_per_connection() {
 }
 
 #[test]
-fn rfc6455_5_5_3_ping_flood_without_reading_keeps_one_pong() {
+fn rfc6455_5_5_3_ping_flood_without_reading_keeps_32_pongs() {
     let mut conn = server();
     conn.send_binary(vec![1u8; 1000]).unwrap();
     // Part of the data frame is written; then the peer floods pings and never reads.
@@ -816,13 +816,26 @@ fn rfc6455_5_5_3_ping_flood_without_reading_keeps_one_pong() {
     assert_eq!(events.len(), 100_000);
     assert_eq!(
         conn.pending_bytes(),
-        1004 - 100 + 2 + 4,
-        "the rest of the data frame and one pong"
+        1004 - 100 + 32 * (2 + 4),
+        "the rest of the data frame and 32 pongs"
     );
     let sent = conn.data_to_send();
+    // The kept pongs answer the last 32 pings, in order.
+    let first_kept = (100_000u32 - 32).to_be_bytes();
+    assert_eq!(
+        &sent[904..910],
+        &[
+            0x8a,
+            0x04,
+            first_kept[0],
+            first_kept[1],
+            first_kept[2],
+            first_kept[3]
+        ]
+    );
+    let last = 99_999u32.to_be_bytes();
     assert_eq!(
         &sent[sent.len() - 6..],
-        &[0x8a, 0x04, 0x00, 0x01, 0x86, 0x9f],
-        "the pong answers the last ping"
+        &[0x8a, 0x04, last[0], last[1], last[2], last[3]]
     );
 }
