@@ -20,6 +20,8 @@ def check(name, ok, detail=""):
 
 async def main(url):
     async with connect(url, max_size=64 << 20) as ws:
+        names = [e.name for e in ws.protocol.extensions]
+        check("permessage-deflate negotiated", names == ["permessage-deflate"], repr(names))
         for name, message in [
             ("text", "Hello from python"),
             ("empty text", ""),
@@ -35,6 +37,11 @@ async def main(url):
         check("ping answered with pong", True)
         await ws.close(4000, "bye")
         check("close 4000 echoed", ws.close_code == 4000, f"close_code={ws.close_code}")
+    # Without compression too.
+    async with connect(url, compression=None) as ws:
+        check("no extension when not offered", ws.protocol.extensions == [], repr(ws.protocol.extensions))
+        await ws.send("plain " * 100)
+        check("echo uncompressed", await ws.recv() == "plain " * 100)
     # The server closes first (our close handshake), python sees a clean close.
     async with connect(url) as ws:
         await ws.close()

@@ -14,6 +14,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r interop/requirements.txt
 export TOLQIN_PYTHON="$PWD/$venv/bin/python"
+# Node `ws`, pinned in interop/package.json and package-lock.json.
+npm ci --prefix interop --no-audit --no-fund --loglevel=error
+# Headless Chromium for the wss:// browser test (CI runs as root on a fresh machine).
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
 
 echo "== unit, scenario, integration and doc tests (whole workspace)"
 cargo test --workspace --all-targets

@@ -9,16 +9,21 @@ use crate::EchoArgs;
 
 /// Serves until interrupted (Ctrl-C / SIGTERM).
 pub async fn run(args: EchoArgs) -> std::io::Result<()> {
+    // TLS first: a bad certificate or key fails before the port is taken.
+    let tls = args.tls.server(&mut std::io::stdout().lock())?;
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on ws://{addr}")?;
+        writeln!(out, "listening on {}://{addr}", args.tls.scheme())?;
         out.flush()?;
     }
+    // `tls` lives until the server stops (it removes a --tls-self-signed certificate file).
+    let tls_server = tls.as_ref().map(|t| t.tls.clone());
     let mut protocol = tolqin::proto::Config::default();
     protocol.max_message_size = args.max_message_size;
     protocol.max_frame_size = protocol.max_frame_size.min(args.max_message_size);
+    protocol.deflate.enabled = !args.no_deflate;
     let acceptor = Acceptor::new().options(Options::default().with_protocol(protocol));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -36,12 +41,22 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
                 };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
+                let tls_server = tls_server.clone();
                 tokio::spawn(async move {
-                    match acceptor.accept(tcp).await {
-                        Ok(ws) => {
-                            if let Err(e) = echo(ws).await {
-                                tracing::debug!(%peer, error = %e, "connection ended with an error");
-                            }
+                    let result = match &tls_server {
+                        None => match acceptor.accept(tcp).await {
+                            Ok(ws) => Ok(echo(ws).await),
+                            Err(e) => Err(e),
+                        },
+                        Some(tls) => match acceptor.accept_tls(tls, tcp).await {
+                            Ok(ws) => Ok(echo(ws).await),
+                            Err(e) => Err(e),
+                        },
+                    };
+                    match result {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                         Err(e) => tracing::debug!(%peer, error = %e, "handshake failed"),
                     }

@@ -4,7 +4,12 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod chat;
+mod conformance;
+mod connect;
 mod echo;
+mod tls_args;
 
 /// tolqin: a WebSocket toolkit (RFC 6455).
 #[derive(Parser, Debug)]
@@ -18,6 +23,14 @@ struct Cli {
 enum Command {
     /// Echo server: sends every text and binary message back unchanged.
     Echo(EchoArgs),
+    /// Terminal client: type lines to send them; messages received are printed.
+    Connect(connect::ConnectArgs),
+    /// Conformance suite: test a server (`server URL`) or clients (`client --listen ADDR`).
+    Conformance(conformance::ConformanceArgs),
+    /// Chat server and its web page: open http://127.0.0.1:8080 and chat.
+    Chat(chat::ChatArgs),
+    /// Load generator: drive any WebSocket server and report messages/s, latency, CPU, memory.
+    Bench(bench::BenchArgs),
 }
 
 /// Options of `tolqin echo`.
@@ -32,6 +45,15 @@ pub struct EchoArgs {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_message_size: usize,
+    /// wss://: --tls-cert/--tls-key or --tls-self-signed.
+    #[command(flatten)]
+    pub tls: tls_args::TlsArgs,
+    /// Accept permessage-deflate when a client offers it (the default).
+    #[arg(long, overrides_with = "no_deflate")]
+    pub deflate: bool,
+    /// Decline permessage-deflate.
+    #[arg(long, overrides_with = "deflate")]
+    pub no_deflate: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +71,20 @@ fn main() -> std::process::ExitCode {
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             runtime(threads).block_on(echo::run(args))
+        }
+        Command::Conformance(args) => conformance::run(args),
+        Command::Chat(args) => chat::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Connect(args) => {
+            // Exit at once when done: the runtime's stdin reader would block its shutdown.
+            let code = match runtime(1).block_on(connect::run(args)) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("tolqin: {e}");
+                    2
+                }
+            };
+            std::process::exit(i32::from(code));
         }
     };
     match result {

@@ -35,19 +35,29 @@ fn python() -> Option<String> {
     if ok {
         return Some(python);
     }
-    assert!(std::env::var_os("CI").is_none(), "python websockets is missing in CI: scripts/test.sh installs it");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "python websockets is missing in CI: scripts/test.sh installs it"
+    );
     eprintln!("skipped: python websockets not installed (run scripts/test.sh)");
     None
 }
 
 /// Starts a process and waits for its `listening on ws://...` line.
 fn start(mut command: Command) -> (Kill, String) {
-    let mut child = command.stdout(Stdio::piped()).spawn().expect("process starts");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("process starts");
     let stdout = child.stdout.take().unwrap();
     let child = Kill(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("ready line: {line:?}")).to_string();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("ready line: {line:?}"))
+        .to_string();
     (child, url)
 }
 
@@ -57,11 +67,18 @@ fn python_client_against_tolqin_echo() {
     let mut echo = Command::new(env!("CARGO_BIN_EXE_tolqin"));
     echo.args(["echo", "--listen", "127.0.0.1:0"]);
     let (_server, url) = start(echo);
-    let out = Command::new(python).arg(interop_dir().join("py_client.py")).arg(format!("{url}/")).output().unwrap();
+    let out = Command::new(python)
+        .arg(interop_dir().join("py_client.py"))
+        .arg(format!("{url}/"))
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "python client checks failed:\n{stdout}");
-    assert!(stdout.lines().filter(|l| l.starts_with("ok")).count() >= 8);
+    assert!(
+        out.status.success(),
+        "python client checks failed:\n{stdout}"
+    );
+    assert!(stdout.lines().filter(|l| l.starts_with("ok")).count() >= 11);
 }
 
 #[tokio::test]
@@ -73,7 +90,14 @@ async fn tolqin_client_against_python_server() {
     let run = async {
         // Echo of every kind and size.
         let mut ws = tolqin::connect(&format!("{base}/echo")).await.unwrap();
+        assert!(
+            ws.extensions().starts_with("permessage-deflate"),
+            "{}",
+            ws.extensions()
+        );
+        let big_text = "compressible text ".repeat(50_000);
         for m in [
+            Message::text(big_text.as_str()),
             Message::text("Hello from tolqin"),
             Message::text(""),
             Message::binary(vec![1u8, 2, 3]),
@@ -82,7 +106,10 @@ async fn tolqin_client_against_python_server() {
             ws.send(m.clone()).await.unwrap();
             assert_eq!(ws.recv().await.unwrap().unwrap(), m);
         }
-        let info = ws.close_and_wait(Some(CloseCode(4001)), "done").await.unwrap();
+        let info = ws
+            .close_and_wait(Some(CloseCode(4001)), "done")
+            .await
+            .unwrap();
         assert_eq!((info.code.0, info.was_clean), (4001, true));
 
         // The server closes with 4000 and a reason.
@@ -90,7 +117,10 @@ async fn tolqin_client_against_python_server() {
         ws.send("hi").await.unwrap();
         assert!(ws.recv().await.is_none());
         let info = ws.close_info();
-        assert_eq!((info.code.0, info.reason.as_str(), info.was_clean), (4000, "bye", true));
+        assert_eq!(
+            (info.code.0, info.reason.as_str(), info.was_clean),
+            (4000, "bye", true)
+        );
 
         // The server drops TCP: 1006, unclean.
         let mut ws = tolqin::connect(&format!("{base}/drop")).await.unwrap();
@@ -100,14 +130,104 @@ async fn tolqin_client_against_python_server() {
         assert_eq!((info.code, info.was_clean), (CloseCode::ABNORMAL, false));
 
         // Subprotocol chosen by the python server, and refused (none in common).
-        let mut ws = Client::new(&format!("{base}/protocol")).unwrap().protocol("superchat").connect().await.unwrap();
+        let mut ws = Client::new(&format!("{base}/protocol"))
+            .unwrap()
+            .protocol("superchat")
+            .connect()
+            .await
+            .unwrap();
         assert_eq!(ws.protocol(), Some("superchat"));
-        assert_eq!(ws.recv().await.unwrap().unwrap().as_text(), Some("superchat"));
+        assert_eq!(
+            ws.recv().await.unwrap().unwrap().as_text(),
+            Some("superchat")
+        );
         ws.close_and_wait(None, "").await.unwrap();
-        let mut ws = Client::new(&format!("{base}/protocol")).unwrap().protocol("mqtt").connect().await.unwrap();
+        let mut ws = Client::new(&format!("{base}/protocol"))
+            .unwrap()
+            .protocol("mqtt")
+            .connect()
+            .await
+            .unwrap();
         assert_eq!(ws.protocol(), None);
         assert_eq!(ws.recv().await.unwrap().unwrap().as_text(), Some(""));
         ws.close_and_wait(None, "").await.unwrap();
     };
-    tokio::time::timeout(Duration::from_secs(60), run).await.expect("bounded");
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("bounded");
+}
+
+/// The permessage-deflate parameter combinations both roles are checked with.
+const DEFLATE_COMBOS: &[&str] = &[
+    "default",
+    "snct",
+    "cnct",
+    "smwb=10",
+    "cmwb=9",
+    "snct,cnct,smwb=9,cmwb=11",
+];
+
+#[test]
+fn rfc7692_python_clients_with_every_deflate_combination() {
+    let Some(python) = python() else { return };
+    let mut echo = Command::new(env!("CARGO_BIN_EXE_tolqin"));
+    echo.args(["echo", "--listen", "127.0.0.1:0"]);
+    let (_server, url) = start(echo);
+    for combo in DEFLATE_COMBOS {
+        let out = Command::new(&python)
+            .arg(interop_dir().join("py_deflate.py"))
+            .args(["client", &format!("{url}/"), combo])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        println!("{combo}:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "python client with {combo} failed:\n{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rfc7692_tolqin_client_against_python_servers_with_every_deflate_combination() {
+    let Some(python) = python() else { return };
+    for combo in DEFLATE_COMBOS {
+        let mut server = Command::new(&python);
+        server
+            .arg(interop_dir().join("py_deflate.py"))
+            .args(["server", combo]);
+        let (_server, base) = start(server);
+        let run = async {
+            let mut ws = tolqin::connect(&format!("{base}/")).await.unwrap();
+            let negotiated = ws.extensions();
+            assert!(
+                negotiated.starts_with("permessage-deflate"),
+                "{combo}: {negotiated}"
+            );
+            for (param, flag) in [
+                ("snct", "server_no_context_takeover"),
+                ("cnct", "client_no_context_takeover"),
+            ] {
+                assert_eq!(
+                    combo.contains(param),
+                    negotiated.contains(flag),
+                    "{combo}: {negotiated}"
+                );
+            }
+            let text = "the same compressible text, again and again. ".repeat(40);
+            for m in [
+                Message::text(text.as_str()),
+                Message::text(text.as_str()),
+                Message::binary((0..1 << 20).map(|i| (i % 7) as u8).collect::<Vec<u8>>()),
+                Message::text(""),
+            ] {
+                ws.send(m.clone()).await.unwrap();
+                assert_eq!(ws.recv().await.unwrap().unwrap(), m, "{combo}");
+            }
+            assert!(ws.close_and_wait(None, "").await.unwrap().was_clean);
+        };
+        tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("bounded");
+    }
 }

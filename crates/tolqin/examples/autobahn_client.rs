@@ -44,6 +44,10 @@ async fn case_count(base: &str) -> Result<u32, Box<dyn std::error::Error>> {
 async fn run_case(url: &str) -> tolqin::Result<()> {
     let mut protocol = tolqin::proto::Config::default();
     protocol.max_message_size = 64 << 20;
+    // Offer client_no_context_takeover too, as Autobahn's own testee clients do: its fuzzing
+    // server asks for no context takeover (cases 13.2, 13.5, 13.6) only from clients that
+    // offer it. (RFC 7692 7.1.1.2: the offer promises we will not use context takeover.)
+    protocol.deflate = protocol.deflate.with_no_context_takeover(true, false);
     let mut ws = Client::new(url)?
         .options(Options::default().with_protocol(protocol))
         .connect()

@@ -4,17 +4,34 @@
 //!
 //! ```text
 //! cargo run --release -p tolqin --example echo_load -- ws://127.0.0.1:9001 CONNECTIONS SIZE SECONDS
+//! cargo run --release -p tolqin --example echo_load -- wss://127.0.0.1:9443 100 20 5 --ca cert.pem
+//! cargo run --release -p tolqin --example echo_load -- wss://127.0.0.1:9443 100 20 5 --insecure
 //! ```
+//!
+//! For `wss://`: `--ca FILE` trusts that PEM certificate (such as the one
+//! `tolqin echo --tls-self-signed` writes), `--insecure` skips verification (development only);
+//! neither: the default roots.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tolqin::Message;
+use tolqin::tls::TlsClient;
+use tolqin::{Client, Message};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args = vec![String::new()];
+    let mut tls = TlsClient::builder();
+    let mut raw = std::env::args().skip(1);
+    while let Some(arg) = raw.next() {
+        match arg.as_str() {
+            "--insecure" => tls = tls.danger_skip_verification_for_development(),
+            "--ca" => tls = tls.add_ca_file(raw.next().ok_or("--ca needs a file")?)?,
+            _ => args.push(arg),
+        }
+    }
+    let tls = tls.build()?;
     let url = args
         .get(1)
         .cloned()
@@ -29,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tasks = Vec::new();
     let opening = Instant::now();
     for _ in 0..connections {
-        let mut ws = tolqin::connect(&url).await?;
+        let mut ws = Client::new(&url)?.tls(tls.clone()).connect().await?;
         let (count, stop) = (count.clone(), stop.clone());
         let mut start_rx = start_rx.clone();
         let payload = Message::binary(vec![b'x'; size]);

@@ -4,17 +4,21 @@
 use http::{HeaderName, HeaderValue, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tolqin_proto::handshake::{ClientRequest, Extension};
+use tolqin_proto::handshake::{ClientRequest, Extension, HandshakeError};
 use tolqin_proto::{Connection, Event};
 
+use crate::proxy::Proxy;
 use crate::socket::WebSocket;
+use crate::stream::ClientStream;
+use crate::tls::TlsClient;
 use crate::{Error, Options, Result};
 
-/// Connects to a `ws://` URL with default options.
+/// Connects to a `ws://` or `wss://` URL with default options (for `wss://`, the server's
+/// certificate is verified against the default roots: see [`TlsClient::new`]).
 ///
 /// ```no_run
 /// # async fn run() -> tolqin::Result<()> {
-/// let mut ws = tolqin::connect("ws://127.0.0.1:9001/").await?;
+/// let mut ws = tolqin::connect("wss://echo.example/").await?;
 /// ws.send("hello").await?;
 /// if let Some(reply) = ws.recv().await {
 ///     println!("{:?}", reply?);
@@ -25,7 +29,7 @@ use crate::{Error, Options, Result};
 ///
 /// # Errors
 /// As [`Client::connect`].
-pub async fn connect(url: &str) -> Result<WebSocket<TcpStream>> {
+pub async fn connect(url: &str) -> Result<WebSocket<ClientStream>> {
     Client::new(url)?.connect().await
 }
 
@@ -38,6 +42,20 @@ pub struct Client {
     extensions: Vec<Extension>,
     headers: Vec<(HeaderName, HeaderValue)>,
     options: Options,
+    tls: Option<TlsClient>,
+    proxy: ProxyChoice,
+}
+
+/// Where the proxy setting comes from.
+#[derive(Debug, Clone, Default)]
+enum ProxyChoice {
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`.
+    #[default]
+    FromEnv,
+    /// Connect directly.
+    Direct,
+    /// This proxy.
+    Explicit(Proxy),
 }
 
 impl Client {
@@ -67,6 +85,8 @@ impl Client {
             extensions: Vec::new(),
             headers: Vec::new(),
             options: Options::default(),
+            tls: None,
+            proxy: ProxyChoice::FromEnv,
         })
     }
 
@@ -88,19 +108,43 @@ impl Client {
         self
     }
 
-    /// Adds a request header (`Cookie`, `Authorization`...).
-    ///
-    /// # Errors
-    /// [`Error::InvalidUrl`] is not used here; an invalid name or value is reported by
-    /// [`Client::connect`] as a handshake error.
+    /// Sets a request header (`Cookie`, `Authorization`...), replacing any earlier value of
+    /// the same name; see [`Client::append_header`] for repeated headers.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.retain(|(n, _)| *n != name);
         self.headers.push((name, value));
+        self
+    }
+
+    /// Adds a request header, keeping earlier values of the same name.
+    pub fn append_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Connects through this proxy (HTTP `CONNECT` or SOCKS5), whatever the environment says.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxyChoice::Explicit(proxy);
+        self
+    }
+
+    /// Connects directly, ignoring the proxy environment variables. (By default the
+    /// conventional `HTTPS_PROXY` for wss://, `HTTP_PROXY` for ws://, `ALL_PROXY` and
+    /// `NO_PROXY` are honoured, as curl does.)
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::Direct;
         self
     }
 
     /// Sets the connection options.
     pub fn options(mut self, options: Options) -> Self {
         self.options = options;
+        self
+    }
+
+    /// The TLS setup for `wss://` (which servers to trust); default: [`TlsClient::new`].
+    pub fn tls(mut self, tls: TlsClient) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -125,26 +169,42 @@ impl Client {
         Ok((host, self.uri.port_u16().unwrap_or(default)))
     }
 
-    /// Opens a TCP connection and runs the opening handshake, within the handshake timeout.
+    /// Opens a TCP connection, runs the TLS handshake for `wss://` (SNI and certificate
+    /// check for the URL's host), then the opening handshake, all within the handshake
+    /// timeout.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] (including `wss://` until TLS is built in), [`Error::Io`] when the
-    /// connection fails, [`Error::Handshake`] when the server's response is not a valid
-    /// acceptance (`BadStatus` carries the HTTP status of a refusal),
-    /// [`Error::HandshakeTimeout`].
-    pub async fn connect(self) -> Result<WebSocket<TcpStream>> {
-        if matches!(self.uri.scheme_str(), Some("wss" | "https")) {
-            return Err(Error::InvalidUrl(format!(
-                "{}: wss:// is not supported by this build",
-                self.uri
-            )));
-        }
+    /// [`Error::InvalidUrl`], [`Error::Io`] when the connection fails, [`Error::Tls`] when the
+    /// server's certificate does not verify (expired, for another host, unknown CA: each its
+    /// own [`TlsError`](crate::tls::TlsError) variant) or the default roots cannot be loaded,
+    /// [`Error::Handshake`] when the server's response is not a valid acceptance
+    /// ([`Error::Rejected`] with the HTTP status of a refusal), [`Error::HandshakeTimeout`].
+    pub async fn connect(self) -> Result<WebSocket<ClientStream>> {
         let (host, port) = self.host_port()?;
+        let tls = match self.uri.scheme_str() {
+            Some("wss" | "https") => Some(match &self.tls {
+                Some(tls) => tls.clone(),
+                None => TlsClient::new()?,
+            }),
+            _ => None,
+        };
         let timeout = self.options.handshake_timeout;
         let fut = async {
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            let proxy = match &self.proxy {
+                ProxyChoice::FromEnv => Proxy::from_env(tls.is_some(), &host),
+                ProxyChoice::Direct => None,
+                ProxyChoice::Explicit(proxy) => Some(proxy.clone()),
+            };
+            let tcp = match proxy {
+                Some(proxy) => proxy.connect(&host, port).await?,
+                None => TcpStream::connect((host.as_str(), port)).await?,
+            };
             tcp.set_nodelay(true)?;
-            self.handshake_on(tcp).await
+            let stream = match tls {
+                None => ClientStream::Plain(tcp),
+                Some(tls) => ClientStream::Tls(Box::new(tls.connect(&host, tcp).await?)),
+            };
+            self.handshake_on(stream).await
         };
         tokio::time::timeout(timeout, fut)
             .await
@@ -166,6 +226,10 @@ impl Client {
         }
         for p in &self.protocols {
             request = request.protocol(p.clone());
+        }
+        // Offer permessage-deflate as browsers do (first: our preferred extension).
+        if self.options.protocol.deflate.enabled {
+            request = request.extension(self.options.protocol.deflate.offer());
         }
         for e in &self.extensions {
             request = request.extension(e.clone());
@@ -191,7 +255,19 @@ impl Client {
                         Some(self.uri.clone()),
                     ));
                 }
-                Some(Event::HandshakeFailed(err)) => return Err(Error::Handshake(err)),
+                Some(Event::HandshakeFailed(err)) => {
+                    // After a 101 with unacceptable extensions, a close frame (1010) is queued.
+                    let close = conn.data_to_send();
+                    if !close.is_empty() {
+                        use tokio::io::AsyncWriteExt;
+                        let _ = io.write_all(&close).await;
+                        let _ = io.shutdown().await;
+                    }
+                    return Err(match err {
+                        HandshakeError::BadStatus(status) => Error::Rejected(status),
+                        err => Error::Handshake(err),
+                    });
+                }
                 Some(_) => {}
                 None => {
                     let buf = conn.read_buffer();

@@ -14,7 +14,9 @@ pub enum Error {
     /// The opening handshake failed (on a server, the HTTP error response was sent).
     #[error("handshake failed: {0}")]
     Handshake(#[from] HandshakeError),
-    /// The server's hook refused the request with this HTTP status.
+    /// The handshake was refused with this HTTP status: on a server, by the origin check,
+    /// the connection limit or the authentication hook (the response was sent); on a client,
+    /// by the server (401, 403, 503...).
     #[error("handshake refused with HTTP {0}")]
     Rejected(http::StatusCode),
     /// The opening handshake did not complete within the handshake timeout.
@@ -32,9 +34,16 @@ pub enum Error {
     /// The URL is not a valid `ws://` or `wss://` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+    /// The proxy could not be used.
+    #[error("proxy: {0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The outgoing buffer exceeded its limit because the peer does not read.
     #[error("outgoing buffer over its limit of {0} bytes")]
     WriteBufferFull(usize),
+    /// TLS failed: a certificate or key that cannot be used, a server certificate that does
+    /// not verify (expired, wrong host, unknown CA), or the TLS handshake.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// `Result` with [`Error`].

@@ -54,11 +54,15 @@
 
 pub mod client;
 mod error;
+pub mod events;
 mod options;
+pub mod proxy;
 mod reader;
 pub mod server;
 mod socket;
 mod split;
+pub mod stream;
+pub mod tls;
 mod transport;
 
 pub use bytes::Bytes;
@@ -67,8 +71,9 @@ pub use error::{Error, Result};
 pub use options::Options;
 pub use server::{Acceptor, accept};
 pub use socket::{ReadyState, WebSocket};
-pub use split::{GenericReadHalf, GenericWriteHalf, ReadHalf, WriteHalf};
+pub use split::{GenericReadHalf, GenericWriteHalf, IntoSplit, ReadHalf, WriteHalf};
 pub use tolqin_proto::connection::CloseInfo;
+pub use tolqin_proto::prepared::PreparedMessage;
 pub use tolqin_proto::{self as proto, CloseCode, Message, Role, Utf8Bytes};
 
 /// The README's examples, compiled as doctests so they stay true.

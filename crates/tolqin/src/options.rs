@@ -14,6 +14,7 @@ use tolqin_proto::Config;
 /// | `ping_interval` | none | send a ping this often; no pong by the next tick closes the connection (1006) |
 /// | `write_buffer_size` | 128 KiB | a `Sink` flushes before accepting more once this much is queued |
 /// | `max_write_buffer` | 64 MiB | sending past this fails with [`crate::Error::WriteBufferFull`] |
+/// | `write_timeout` | 30 s | queued output that makes no progress this long (the peer does not read): close 1008 queued, connection dropped |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Options {
@@ -30,6 +31,8 @@ pub struct Options {
     pub write_buffer_size: usize,
     /// Queued bytes above which sending fails: a peer that never reads can't grow our memory.
     pub max_write_buffer: usize,
+    /// How long queued output may make no progress before the connection is failed.
+    pub write_timeout: Duration,
 }
 
 impl Default for Options {
@@ -41,6 +44,7 @@ impl Default for Options {
             ping_interval: None,
             write_buffer_size: 128 << 10,
             max_write_buffer: 64 << 20,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -69,6 +73,11 @@ impl Options {
     /// Sets [`Options::write_buffer_size`].
     pub fn with_write_buffer_size(mut self, bytes: usize) -> Self {
         self.write_buffer_size = bytes;
+        self
+    }
+    /// Sets [`Options::write_timeout`].
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
     /// Sets [`Options::max_write_buffer`].

@@ -49,6 +49,8 @@ pub(crate) struct Reader {
     error: Option<Error>,
     /// The stream has ended.
     pub(crate) done: bool,
+    /// The slot this connection holds in its acceptor's connection limit.
+    pub(crate) permit: Option<crate::server::Permit>,
 }
 
 impl Reader {
@@ -64,6 +66,7 @@ impl Reader {
             close_deadline: None,
             error: None,
             done: false,
+            permit: None,
         }
     }
 

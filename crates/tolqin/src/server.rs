@@ -2,6 +2,7 @@
 //! checks, subprotocol choice and authentication.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -9,6 +10,8 @@ use tolqin_proto::connection::UpgradeRequest;
 use tolqin_proto::{Connection, Event};
 
 use crate::socket::WebSocket;
+use crate::stream::ReadAhead;
+use crate::tls::{ServerTlsStream, TlsServer};
 use crate::{Error, Options, Result};
 
 /// A refusal of an upgrade request: the HTTP response the client gets instead of 101.
@@ -51,6 +54,14 @@ impl Reject {
     pub fn body(&self) -> &str {
         self.0.body()
     }
+    /// The headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        self.0.headers()
+    }
+    /// The whole response.
+    pub fn into_response(self) -> Response<String> {
+        *self.0
+    }
 }
 
 type AuthHook = dyn Fn(&http::Request<()>) -> std::result::Result<HeaderMap, Reject> + Send + Sync;
@@ -60,7 +71,11 @@ type AuthHook = dyn Fn(&http::Request<()>) -> std::result::Result<HeaderMap, Rej
 enum OriginPolicy {
     #[default]
     Any,
-    List(Vec<String>),
+    /// Exact origins, and whether the request's own origin (scheme + Host) is allowed too.
+    List {
+        origins: Vec<String>,
+        same_origin: Option<&'static str>,
+    },
 }
 
 /// Runs the server side of the opening handshake with the checks a public server needs.
@@ -87,6 +102,44 @@ pub struct Acceptor {
     origins: OriginPolicy,
     protocols: Vec<String>,
     auth: Option<Arc<AuthHook>>,
+    limit: Option<Arc<ConnectionLimit>>,
+}
+
+/// The count of open connections an [`Acceptor`] allows.
+#[derive(Debug)]
+struct ConnectionLimit {
+    max: usize,
+    open: AtomicUsize,
+}
+
+/// One slot of a connection limit, held by an open connection and freed when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Permit(Arc<ConnectionLimit>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ConnectionLimit {
+    fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+        let mut open = self.open.load(Ordering::Acquire);
+        loop {
+            if open >= self.max {
+                return None;
+            }
+            match self.open.compare_exchange_weak(
+                open,
+                open + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Permit(self.clone())),
+                Err(now) => open = now,
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Acceptor {
@@ -116,8 +169,30 @@ impl Acceptor {
     /// hijacking.
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
         match &mut self.origins {
-            OriginPolicy::List(list) => list.push(origin.into()),
-            policy => *policy = OriginPolicy::List(vec![origin.into()]),
+            OriginPolicy::List { origins, .. } => origins.push(origin.into()),
+            policy => {
+                *policy = OriginPolicy::List {
+                    origins: vec![origin.into()],
+                    same_origin: None,
+                }
+            }
+        }
+        self
+    }
+
+    /// Accepts requests from the page's own origin: `Origin` equal to `scheme://` + the
+    /// request's `Host` (`scheme` is `"http"` or `"https"`, as the pages are served). Like
+    /// [`allow_origin`](Self::allow_origin), this turns the origin check on: other origins, or
+    /// no `Origin`, get 403.
+    pub fn allow_same_origin(mut self, scheme: &'static str) -> Self {
+        match &mut self.origins {
+            OriginPolicy::List { same_origin, .. } => *same_origin = Some(scheme),
+            policy => {
+                *policy = OriginPolicy::List {
+                    origins: Vec::new(),
+                    same_origin: Some(scheme),
+                }
+            }
         }
         self
     }
@@ -173,14 +248,95 @@ impl Acceptor {
         }
     }
 
+    /// Allows at most `max` open connections through this acceptor (and its clones): past
+    /// it, an upgrade request gets `503 Service Unavailable` with `Retry-After: 1`, before
+    /// any upgrade. A connection counts until its `WebSocket` (or read half) is dropped.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limit = Some(Arc::new(ConnectionLimit {
+            max,
+            open: AtomicUsize::new(0),
+        }));
+        self
+    }
+
+    /// Connections open through this acceptor, when it has a limit.
+    pub fn open_connections(&self) -> Option<usize> {
+        self.limit.as_ref().map(|l| l.open.load(Ordering::Acquire))
+    }
+
+    /// The options of accepted connections.
+    pub fn connection_options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Runs every check of [`accept`](Self::accept) on a request that another HTTP server
+    /// (hyper, say) parsed: RFC 6455's, the origin list, the authentication hook, and the
+    /// subprotocol and permessage-deflate negotiation. Returns the `101` response to send;
+    /// after the upgrade, wrap the stream with [`WebSocket::from_upgraded`].
+    ///
+    /// ```
+    /// use tolqin::Acceptor;
+    /// let request = http::Request::get("/chat")
+    ///     .header("host", "example.com")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "Upgrade")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("sec-websocket-version", "13")
+    ///     .body(())
+    ///     .unwrap();
+    /// let response = Acceptor::new().check(&request).unwrap();
+    /// assert_eq!(response.status(), 101);
+    /// assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// ```
+    ///
+    /// # Errors
+    /// A [`Reject`] to send instead: 400/405/426 for a malformed request (with the headers
+    /// RFC 6455 asks for), 403 for a foreign origin, or the hook's own refusal.
+    pub fn check(&self, request: &http::Request<()>) -> std::result::Result<Response<()>, Reject> {
+        let valid = tolqin_proto::handshake::validate_request(request)
+            .map_err(|e| self.handshake_reject(&e))?;
+        let deflate = self
+            .options
+            .protocol
+            .deflate
+            .negotiate(&valid.extensions)
+            .map_err(|e| self.handshake_reject(&e.into()))?;
+        let upgrade = UpgradeRequest {
+            request: clone_head(request),
+            valid,
+            deflate,
+        };
+        self.decide(&upgrade)
+    }
+
+    fn handshake_reject(&self, err: &tolqin_proto::handshake::HandshakeError) -> Reject {
+        let response = tolqin_proto::handshake::error_response(err);
+        let mut reject = Reject::new(response.status(), response.body().clone());
+        for (name, value) in response.headers() {
+            reject = reject.with_header(name.clone(), value.clone());
+        }
+        reject
+    }
+
     fn decide(&self, upgrade: &UpgradeRequest) -> std::result::Result<Response<()>, Reject> {
-        if let OriginPolicy::List(allowed) = &self.origins {
-            let ok = upgrade
-                .valid
-                .origin
-                .as_deref()
-                .is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)));
-            if !ok {
+        if let OriginPolicy::List {
+            origins,
+            same_origin,
+        } = &self.origins
+        {
+            let origin = upgrade.valid.origin.as_deref();
+            let listed = origin.is_some_and(|o| origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
+            let own = match (
+                origin,
+                same_origin,
+                upgrade.request.headers().get(http::header::HOST),
+            ) {
+                (Some(o), Some(scheme), Some(host)) => host
+                    .to_str()
+                    .is_ok_and(|host| o.eq_ignore_ascii_case(&format!("{scheme}://{host}"))),
+                _ => false,
+            };
+            if !listed && !own {
                 return Err(Reject::forbidden("origin not allowed"));
             }
         }
@@ -192,7 +348,10 @@ impl Acceptor {
             .protocols
             .iter()
             .find(|p| upgrade.valid.protocols.iter().any(|o| o == *p));
-        let mut response = upgrade.valid.accept(protocol.map(String::as_str), &[]);
+        let extensions: Vec<_> = upgrade.deflate.iter().map(|p| p.to_extension()).collect();
+        let mut response = upgrade
+            .valid
+            .accept(protocol.map(String::as_str), &extensions);
         response.headers_mut().extend(extra);
         Ok(response)
     }
@@ -205,13 +364,25 @@ impl Acceptor {
         loop {
             match conn.next_event() {
                 Some(Event::Request(upgrade)) => {
-                    let result = self.decide(&upgrade);
+                    let permit = match &self.limit {
+                        Some(limit) => limit.try_acquire().map(Some),
+                        None => Some(None),
+                    };
+                    let result = match permit {
+                        Some(_) => self.decide(&upgrade),
+                        None => Err(Reject::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "too many connections",
+                        )
+                        .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
+                    };
                     let request = upgrade.request;
                     match result {
                         Ok(response) => {
                             conn.accept(response)?;
                             let mut ws =
                                 WebSocket::from_connection(io, conn, self.options.clone(), None);
+                            ws.reader.permit = permit.flatten();
                             ws.flush().await?;
                             return Ok((ws, request));
                         }
@@ -242,6 +413,54 @@ impl Acceptor {
     }
 }
 
+impl Acceptor {
+    /// Runs the TLS handshake with `tls`, then the opening handshake, both within the one
+    /// handshake timeout (a client that stalls in either is dropped).
+    ///
+    /// ```no_run
+    /// # async fn run() -> tolqin::Result<()> {
+    /// let tls = tolqin::tls::TlsServer::from_pem_files("cert.pem", "key.pem")?;
+    /// let acceptor = tolqin::Acceptor::new();
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9443").await?;
+    /// let (tcp, _) = listener.accept().await?;
+    /// let mut ws = acceptor.accept_tls(&tls, tcp).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Tls`] when the TLS handshake fails, otherwise as [`accept`](Self::accept).
+    pub async fn accept_tls<S>(
+        &self,
+        tls: &TlsServer,
+        io: S,
+    ) -> Result<WebSocket<ServerTlsStream<ReadAhead<S>>>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.accept_tls_with_request(tls, io)
+            .await
+            .map(|(ws, _)| ws)
+    }
+
+    /// Like [`accept_tls`](Self::accept_tls), also returning the request.
+    ///
+    /// # Errors
+    /// As [`accept_tls`](Self::accept_tls).
+    pub async fn accept_tls_with_request<S>(
+        &self,
+        tls: &TlsServer,
+        io: S,
+    ) -> Result<(WebSocket<ServerTlsStream<ReadAhead<S>>>, http::Request<()>)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let both = async { self.handshake(tls.accept(io).await?).await };
+        tokio::time::timeout(self.options.handshake_timeout, both)
+            .await
+            .unwrap_or(Err(Error::HandshakeTimeout))
+    }
+}
+
 async fn write_all_and_shutdown<S: AsyncWrite + Unpin>(io: &mut S, conn: &mut Connection) {
     use tokio::io::AsyncWriteExt;
     let bytes = conn.data_to_send();
@@ -259,4 +478,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     Acceptor::new().accept(io).await
+}
+
+/// A copy of a request's head (method, URI, version, headers) with an empty body.
+fn clone_head(request: &http::Request<()>) -> http::Request<()> {
+    let mut copy = http::Request::new(());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }

@@ -10,10 +10,12 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tolqin_proto::connection::CloseInfo;
+use tolqin_proto::prepared::PreparedMessage;
 use tolqin_proto::{CloseCode, Connection, Message, Role, State};
 
 use crate::reader::{Reader, Replies};
-use crate::{Error, Options, Result, transport};
+use crate::transport::WriteState;
+use crate::{Error, Options, Result};
 
 /// The browser's `WebSocket.readyState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,13 +44,12 @@ pub struct WebSocket<S> {
     pub(crate) reader: Reader,
     pub(crate) options: Options,
     url: Option<http::Uri>,
-    /// Staging buffer for transports without vectored writes (TLS), so a frame header and its
-    /// payload go out in one write.
-    pub(crate) gather: Vec<u8>,
+    /// Gather buffer (for TLS) and the write timeout.
+    pub(crate) writer: WriteState,
 }
 
 /// Replies written straight to the transport the whole socket reads from.
-struct Direct<'a>(&'a mut Vec<u8>);
+struct Direct<'a>(&'a mut WriteState);
 
 impl<S: AsyncWrite + Unpin> Replies<S> for Direct<'_> {
     fn poll_replies(
@@ -57,7 +58,7 @@ impl<S: AsyncWrite + Unpin> Replies<S> for Direct<'_> {
         conn: &mut Connection,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
-        transport::poll_write_all(io, conn, self.0, cx)
+        self.0.poll_write(io, conn, cx)
     }
     fn pending(&self, conn: &Connection) -> bool {
         conn.wants_write()
@@ -87,6 +88,14 @@ where
         Self::from_connection(io, conn, options, None)
     }
 
+    /// Wraps a transport whose opening handshake another HTTP server completed with
+    /// `response` (from [`crate::Acceptor::check`]): subprotocol, extensions and
+    /// permessage-deflate are taken from it.
+    pub fn from_upgraded(io: S, response: &http::Response<()>, options: Options) -> Self {
+        let conn = Connection::from_response(Role::Server, options.protocol.clone(), response);
+        Self::from_connection(io, conn, options, None)
+    }
+
     /// Wraps a transport and a protocol core that is already open (after [`crate::accept`] or
     /// [`crate::connect`] ran the handshake on them).
     pub(crate) fn from_connection(
@@ -98,9 +107,9 @@ where
         WebSocket {
             io,
             reader: Reader::new(conn, &options),
+            writer: WriteState::new(options.write_timeout),
             options,
             url,
-            gather: Vec::new(),
         }
     }
 
@@ -207,6 +216,22 @@ where
         Ok(())
     }
 
+    /// Server: queues a message encoded once for many connections (a broadcast), sharing its
+    /// bytes instead of encoding (and compressing) it again for each; see
+    /// [`tolqin_proto::prepared`]. Write it with [`flush`](Self::flush).
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed); on a client, [`Error::Send`] (client frames are masked one by
+    /// one and can't be shared).
+    pub fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        if self.reader.conn.pending_bytes() + message.payload_len() > self.options.max_write_buffer
+        {
+            return Err(Error::WriteBufferFull(self.options.max_write_buffer));
+        }
+        self.reader.conn.send_prepared(message)?;
+        Ok(())
+    }
+
     /// Sends a ping with up to 125 bytes of payload.
     ///
     /// # Errors
@@ -276,12 +301,13 @@ where
     /// timers, read more.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         self.reader
-            .poll_recv(&mut self.io, &mut Direct(&mut self.gather), cx)
+            .poll_recv(&mut self.io, &mut Direct(&mut self.writer), cx)
     }
 
     /// Writes everything queued, then flushes the transport.
     pub(crate) fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        transport::poll_write_all(&mut self.io, &mut self.reader.conn, &mut self.gather, cx)
+        self.writer
+            .poll_write(&mut self.io, &mut self.reader.conn, cx)
     }
 }
 

@@ -24,12 +24,13 @@ use tolqin_proto::{CloseCode, Connection, Message, State};
 
 use crate::reader::{Reader, Replies};
 use crate::socket::ReadyState;
-use crate::{Error, Result, WebSocket, transport};
+use crate::transport::WriteState;
+use crate::{Error, Result, WebSocket};
 
 struct Writer<W> {
     io: W,
     conn: Connection,
-    gather: Vec<u8>,
+    state: WriteState,
 }
 
 struct Shared<W> {
@@ -52,7 +53,7 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut guard = self.lock();
         let w = &mut *guard;
-        let result = transport::poll_write_all(&mut w.io, &mut w.conn, &mut w.gather, cx);
+        let result = w.state.poll_write(&mut w.io, &mut w.conn, cx);
         self.needs_flush
             .store(result.is_pending(), Ordering::Release);
         if w.conn.close_sent() {
@@ -124,7 +125,7 @@ where
             io,
             mut reader,
             options,
-            gather,
+            writer,
             ..
         } = self;
         let (read_io, write_io) = split_io(io);
@@ -136,7 +137,7 @@ where
             writer: Mutex::new(Writer {
                 io: write_io,
                 conn,
-                gather,
+                state: writer,
             }),
             write_buffer_size: options.write_buffer_size,
             max_write_buffer: options.max_write_buffer,
@@ -152,16 +153,33 @@ where
     }
 }
 
-impl WebSocket<TcpStream> {
-    /// Splits a TCP WebSocket into halves that share no lock on the transport (tokio's owned
-    /// TCP halves).
-    pub fn into_split(
-        self,
-    ) -> (
-        ReadHalf<OwnedReadHalf, OwnedWriteHalf>,
-        WriteHalf<OwnedWriteHalf>,
-    ) {
-        self.split_with(TcpStream::into_split)
+/// A transport that splits into owned read and write halves: TCP without a lock (tokio's
+/// owned halves), TLS through `tokio::io::split` (one TLS state serves both directions).
+pub trait IntoSplit: AsyncRead + AsyncWrite + Unpin + Sized {
+    /// The read half.
+    type Read: AsyncRead + Unpin;
+    /// The write half.
+    type Write: AsyncWrite + Unpin;
+    /// Splits the transport.
+    fn into_split(self) -> (Self::Read, Self::Write);
+}
+
+impl IntoSplit for TcpStream {
+    type Read = OwnedReadHalf;
+    type Write = OwnedWriteHalf;
+
+    fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        TcpStream::into_split(self)
+    }
+}
+
+impl<S: IntoSplit> WebSocket<S> {
+    /// Splits into halves for two tasks, with the transport's own split (see [`IntoSplit`]):
+    /// TCP halves share no lock on the transport. Works on what [`crate::connect`] returns,
+    /// for `ws://` and `wss://` alike.
+    #[allow(clippy::type_complexity)]
+    pub fn into_split(self) -> (ReadHalf<S::Read, S::Write>, WriteHalf<S::Write>) {
+        self.split_with(S::into_split)
     }
 }
 
@@ -227,6 +245,23 @@ where
         Ok(())
     }
 
+    /// Queues a message encoded once for many connections (see
+    /// [`WebSocket::feed_prepared`]).
+    ///
+    /// # Errors
+    /// As [`WebSocket::feed_prepared`].
+    pub fn feed_prepared(
+        &mut self,
+        message: &tolqin_proto::prepared::PreparedMessage,
+    ) -> Result<()> {
+        let mut w = self.shared.lock();
+        if w.conn.pending_bytes() + message.payload_len() > self.shared.max_write_buffer {
+            return Err(Error::WriteBufferFull(self.shared.max_write_buffer));
+        }
+        w.conn.send_prepared(message)?;
+        Ok(())
+    }
+
     /// Queues a message and writes everything queued.
     ///
     /// # Errors
@@ -253,6 +288,17 @@ where
     /// As [`WebSocket::close`].
     pub async fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<()> {
         self.shared.lock().conn.close(code, reason)?;
+        self.shared.close_sent.store(true, Ordering::Release);
+        self.flush().await
+    }
+
+    /// Like [`close`](Self::close) with any code valid on the wire (1001 going away, 1008
+    /// policy violation, 1011 internal error...), for servers.
+    ///
+    /// # Errors
+    /// As [`WebSocket::close_with`].
+    pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.shared.lock().conn.close_with(code, reason)?;
         self.shared.close_sent.store(true, Ordering::Release);
         self.flush().await
     }

@@ -4,9 +4,11 @@
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tolqin_proto::Connection;
+use tokio::time::Sleep;
+use tolqin_proto::{CloseCode, Connection};
 
 /// Bytes read into the stack at once when the connection holds no read buffer, so an idle
 /// connection waiting for input holds no heap buffer at all.
@@ -82,4 +84,61 @@ pub(crate) fn poll_write_all<W: AsyncWrite + Unpin>(
         *gather = Vec::new();
     }
     Pin::new(io).poll_flush(cx)
+}
+
+/// The write side's state: the gather buffer, and the timer that fails a connection whose peer
+/// stopped reading.
+#[derive(Debug)]
+pub(crate) struct WriteState {
+    gather: Vec<u8>,
+    timeout: Duration,
+    /// Running while queued output makes no progress.
+    stall: Option<Pin<Box<Sleep>>>,
+}
+
+impl WriteState {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        WriteState {
+            gather: Vec::new(),
+            timeout,
+            stall: None,
+        }
+    }
+
+    /// Writes everything queued; fails with `TimedOut` when nothing could be written for the
+    /// write timeout (the peer does not read): a close frame with 1008 is queued for the
+    /// record, and the caller drops the transport.
+    pub(crate) fn poll_write<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        conn: &mut Connection,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = conn.pending_bytes();
+        let result = poll_write_all(io, conn, &mut self.gather, cx);
+        if result.is_ready() || conn.pending_bytes() < before {
+            self.stall = None;
+        }
+        if result.is_ready() {
+            return result;
+        }
+        let timeout = self.timeout;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if stall.as_mut().poll(cx).is_ready() {
+            self.stall = None;
+            tracing::debug!(
+                pending = conn.pending_bytes(),
+                "the peer does not read; failing the connection"
+            );
+            let _ = conn.close_with(CloseCode::POLICY_VIOLATION, "peer not reading");
+            conn.receive_eof();
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer does not read (write timeout)",
+            )));
+        }
+        Poll::Pending
+    }
 }

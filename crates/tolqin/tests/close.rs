@@ -152,3 +152,35 @@ async fn rfc6455_7_4_protocol_error_closes_with_code() {
         (0x8, 1007)
     );
 }
+
+#[tokio::test]
+async fn write_timeout_drops_a_peer_that_never_reads() {
+    let options = Options::default()
+        .with_write_timeout(Duration::from_millis(300))
+        .with_max_write_buffer(256 << 20);
+    let (tx, mut results) = mpsc::unbounded_channel();
+    let addr = serve(Acceptor::new().options(options), move |ws| {
+        let tx = tx.clone();
+        async move {
+            let mut ws = ws.unwrap();
+            let chunk = tolqin::Message::binary(vec![0u8; 1 << 20]);
+            let mut sent = 0;
+            let error = loop {
+                // Stop after 200 MiB: the kernel's buffers can't hold that much.
+                if sent == 200 {
+                    break None;
+                }
+                match ws.send(chunk.clone()).await {
+                    Ok(()) => sent += 1,
+                    Err(e) => break Some(e),
+                }
+            };
+            let _ = tx.send((sent, error.map(|e| e.to_string())));
+        }
+    })
+    .await;
+    let _tcp = raw_client(addr).await; // completes the handshake, then never reads
+    let (sent, error) = bounded(results.recv()).await.unwrap();
+    let error = error.unwrap_or_else(|| panic!("sent {sent} MiB to a peer that does not read"));
+    assert!(error.contains("does not read"), "{error}");
+}

@@ -125,7 +125,13 @@ async fn many_concurrent_clients() {
 #[tokio::test]
 async fn browser_api_members() {
     let addr = echo_server().await;
-    let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    // Without compression, so that buffered_amount counts the bytes as given.
+    let no_deflate = tolqin::proto::Config::default()
+        .with_deflate(tolqin::proto::deflate::DeflateConfig::disabled());
+    let client = Client::new(&url(addr))
+        .unwrap()
+        .options(Options::default().with_protocol(no_deflate));
+    let mut ws = bounded(client.connect()).await.unwrap();
     assert_eq!(ws.ready_state(), tolqin::ReadyState::Open);
     assert_eq!(ws.url().map(|u| u.to_string()), Some(url(addr)));
     assert_eq!(ws.protocol(), None);
@@ -144,4 +150,28 @@ async fn browser_api_members() {
     assert_eq!(ws.ready_state(), tolqin::ReadyState::Closed);
     let info = ws.close_info();
     assert_eq!((info.code.0, info.was_clean), (4000, true));
+}
+
+#[tokio::test]
+async fn rfc7692_deflate_negotiated_by_default_and_declined_when_off() {
+    let addr = echo_server().await;
+    let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    assert_eq!(ws.extensions(), "permessage-deflate");
+    for len in [0usize, 10, 1000, 1 << 20] {
+        let text: String = (0..len).map(|i| (b'a' + (i % 7) as u8) as char).collect();
+        ws.send(text.as_str()).await.unwrap();
+        assert_eq!(
+            bounded(ws.recv()).await.unwrap().unwrap().as_text(),
+            Some(text.as_str())
+        );
+    }
+    let off = tolqin::Acceptor::new().options(
+        Options::default().with_protocol(
+            tolqin::proto::Config::default()
+                .with_deflate(tolqin::proto::deflate::DeflateConfig::disabled()),
+        ),
+    );
+    let addr = echo_server_with(off).await;
+    let ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    assert_eq!(ws.extensions(), "");
 }

@@ -49,7 +49,7 @@ async fn rfc6455_10_2_foreign_origin_refused_with_403() {
         Client::new(&url(addr)).unwrap(),
     ] {
         match bounded(client.connect()).await {
-            Err(Error::Handshake(tolqin::proto::handshake::HandshakeError::BadStatus(s))) => {
+            Err(Error::Rejected(s)) => {
                 assert_eq!(s, 403)
             }
             other => panic!("expected 403, got {other:?}"),
@@ -69,9 +69,7 @@ async fn authentication_hook_refuses_with_401_and_accepts_with_cookie() {
     });
     let addr = echo_server_with(acceptor).await;
     let refused = bounded(Client::new(&url(addr)).unwrap().connect()).await;
-    assert!(
-        matches!(refused, Err(Error::Handshake(tolqin::proto::handshake::HandshakeError::BadStatus(s))) if s == 401)
-    );
+    assert!(matches!(refused, Err(Error::Rejected(s)) if s == 401));
     let response = raw_request(addr, &format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )).await;
@@ -136,4 +134,141 @@ async fn handshake_timeout_drops_a_slow_client() {
     use tokio::io::AsyncWriteExt;
     tcp.write_all(b"GET / HTTP/1.1\r\n").await.unwrap(); // and then nothing
     assert!(wait_closed(&mut tcp).await);
+}
+
+#[tokio::test]
+async fn handshake_done_by_another_http_server_then_from_upgraded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = Acceptor::new().protocols(["chat"]);
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        // "Another server": reads the head itself (one byte at a time, so nothing past it).
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tcp.read_u8().await.unwrap());
+        }
+        let config = tolqin::proto::Config::default();
+        let (request, _) = tolqin::proto::handshake::parse_request(&head, &config)
+            .unwrap()
+            .unwrap();
+        let response = acceptor.check(&request).unwrap();
+        let mut out = Vec::new();
+        tolqin::proto::handshake::encode_response(&response, &mut out);
+        tcp.write_all(&out).await.unwrap();
+        let mut ws =
+            tolqin::WebSocket::from_upgraded(tcp, &response, acceptor.connection_options().clone());
+        while let Some(Ok(m)) = ws.recv().await {
+            ws.send(m).await.unwrap();
+        }
+    });
+    let mut ws = bounded(Client::new(&url(addr)).unwrap().protocol("chat").connect())
+        .await
+        .unwrap();
+    assert_eq!(ws.protocol(), Some("chat"));
+    assert_eq!(ws.extensions(), "permessage-deflate");
+    let text = "compressed through an upgrade done elsewhere ".repeat(100);
+    ws.send(text.as_str()).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap().as_text(),
+        Some(text.as_str())
+    );
+}
+
+#[test]
+fn check_refuses_like_accept() {
+    let request = |origin: &str, version: &str| {
+        http::Request::get("/")
+            .header("host", "x")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-version", version)
+            .header("origin", origin)
+            .body(())
+            .unwrap()
+    };
+    let acceptor = Acceptor::new().allow_origin("http://good.example");
+    assert_eq!(
+        acceptor
+            .check(&request("http://good.example", "13"))
+            .unwrap()
+            .status(),
+        101
+    );
+    assert_eq!(
+        acceptor
+            .check(&request("http://evil.example", "13"))
+            .unwrap_err()
+            .status(),
+        403
+    );
+    let outdated = acceptor
+        .check(&request("http://good.example", "8"))
+        .unwrap_err();
+    assert_eq!(outdated.status(), 426);
+}
+
+#[tokio::test]
+async fn max_connections_answers_503_before_upgrading() {
+    let acceptor = Acceptor::new().max_connections(2);
+    let addr = echo_server_with(acceptor).await;
+    let mut a = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    let b = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    let response = raw_request(addr, &format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ))
+    .await;
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after: 1"),
+        "{response}"
+    );
+    // The open ones keep working; closing one frees its slot.
+    a.send("still served").await.unwrap();
+    assert!(bounded(a.recv()).await.unwrap().is_ok());
+    bounded(a.close_and_wait(None, "")).await.unwrap();
+    drop(b);
+    let mut c = None;
+    for _ in 0..100 {
+        // The server notices the closes asynchronously.
+        if let Ok(ws) = bounded(tolqin::connect(&url(addr))).await {
+            c = Some(ws);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut c = c.expect("a slot was freed");
+    c.send("new").await.unwrap();
+    assert!(bounded(c.recv()).await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn same_origin_follows_the_host_of_each_request() {
+    let addr = echo_server_with(
+        Acceptor::new()
+            .allow_same_origin("http")
+            .allow_origin("http://also.example"),
+    )
+    .await;
+    for (origin, ok) in [
+        (format!("http://{addr}"), true),
+        ("http://also.example".to_string(), true),
+        (format!("https://{addr}"), false),
+        ("http://evil.example".to_string(), false),
+    ] {
+        let result = bounded(
+            Client::new(&url(addr))
+                .unwrap()
+                .origin(origin.clone())
+                .connect(),
+        )
+        .await;
+        match (result, ok) {
+            (Ok(_), true) => {}
+            (Err(Error::Rejected(s)), false) => assert_eq!(s, 403, "{origin}"),
+            (other, _) => panic!("{origin}: {other:?}"),
+        }
+    }
 }

@@ -1,0 +1,184 @@
+//! Through real proxies (`pproxy` from PyPI, HTTP CONNECT and SOCKS5 with credentials):
+//! explicit options on the client, and the environment variables through `tolqin connect`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tolqin::proxy::{Proxy, ProxyError};
+use tolqin::{Client, Error};
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The pproxy next to the interop python, or `None` (a skip) outside CI.
+fn pproxy() -> Option<PathBuf> {
+    let python = PathBuf::from(std::env::var("TOLQIN_PYTHON").unwrap_or_else(|_| "python3".into()));
+    let path = python.with_file_name("pproxy");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "pproxy is missing in CI: scripts/test.sh installs it"
+    );
+    eprintln!("skipped: pproxy not installed (run scripts/test.sh)");
+    None
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts pproxy (HTTP and SOCKS5 on one port, user alice, password secret).
+fn start_proxy(pproxy: &PathBuf) -> (Kill, u16) {
+    let port = free_port();
+    let child = Command::new(pproxy)
+        // --auth -1: check the credentials on every connection (pproxy otherwise trusts an IP
+        // for 30 days after one success).
+        .args([
+            "-l",
+            &format!("http+socks5://127.0.0.1:{port}#alice:secret"),
+            "--auth",
+            "-1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pproxy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Kill(child), port)
+}
+
+fn start_echo() -> (Kill, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tolqin"))
+        .args(["echo", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        Kill(child),
+        format!("{}/", line.trim().strip_prefix("listening on ").unwrap()),
+    )
+}
+
+#[tokio::test]
+async fn through_http_connect_and_socks5_with_credentials() {
+    let Some(pproxy) = pproxy() else { return };
+    let (_proxy, port) = start_proxy(&pproxy);
+    let (_echo, url) = start_echo();
+    let run = async {
+        for scheme in ["http", "socks5", "socks5h"] {
+            let proxy = Proxy::parse(&format!("{scheme}://alice:secret@127.0.0.1:{port}")).unwrap();
+            let mut ws = Client::new(&url)
+                .unwrap()
+                .proxy(proxy)
+                .connect()
+                .await
+                .unwrap();
+            ws.send(format!("via {scheme}")).await.unwrap();
+            assert_eq!(
+                ws.recv().await.unwrap().unwrap().as_text(),
+                Some(format!("via {scheme}").as_str())
+            );
+            assert!(ws.close_and_wait(None, "").await.unwrap().was_clean);
+        }
+        // Wrong credentials are reported as such.
+        let wrong = Proxy::parse(&format!("http://alice:wrong@127.0.0.1:{port}")).unwrap();
+        match Client::new(&url).unwrap().proxy(wrong).connect().await {
+            Err(Error::Proxy(ProxyError::HttpStatus(407))) => {}
+            other => panic!("expected 407, got {other:?}"),
+        }
+        let wrong = Proxy::parse(&format!("socks5://alice:wrong@127.0.0.1:{port}")).unwrap();
+        match Client::new(&url).unwrap().proxy(wrong).connect().await {
+            Err(Error::Proxy(
+                ProxyError::SocksAuthFailed | ProxyError::Io(_) | ProxyError::SocksNoMethod,
+            )) => {}
+            other => panic!("expected an authentication failure, got {other:?}"),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("bounded");
+}
+
+#[test]
+fn environment_variables_choose_the_proxy_and_no_proxy_bypasses_it() {
+    let Some(pproxy) = pproxy() else { return };
+    let (_proxy, port) = start_proxy(&pproxy);
+    let (_echo, url) = start_echo();
+    let connect = |vars: &[(&str, String)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tolqin"));
+        command.args(["connect", &url, "-x", "hi", "--wait", "0.3"]);
+        for name in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "NO_PROXY",
+            "no_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let good = format!("http://alice:secret@127.0.0.1:{port}");
+    let bad = format!("http://alice:wrong@127.0.0.1:{port}");
+    let out = connect(&[("HTTP_PROXY", good.clone())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    // Wrong credentials in the environment: the failure proves the proxy was used.
+    let out = connect(&[("http_proxy", bad.clone())]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("407"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = connect(&[(
+        "ALL_PROXY",
+        format!("socks5://alice:wrong@127.0.0.1:{port}"),
+    )]);
+    assert!(!out.status.success(), "ALL_PROXY is used for ws:// too");
+    // NO_PROXY bypasses it.
+    let out = connect(&[
+        ("HTTP_PROXY", bad),
+        ("NO_PROXY", "localhost,127.0.0.1".into()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

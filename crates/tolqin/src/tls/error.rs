@@ -1,0 +1,216 @@
+//! What can go wrong with TLS, in words a user can act on.
+
+use std::io;
+use std::path::PathBuf;
+
+use rustls::{CertificateError, Error as RustlsError};
+
+/// A TLS failure: loading certificates and keys, or the TLS handshake itself.
+///
+/// Reached through [`Error::Tls`](crate::Error::Tls).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A certificate, key or CA file could not be read.
+    #[error("cannot read the {what} file {}: {source}", path.display())]
+    ReadFile {
+        /// `"certificate"`, `"private key"` or `"CA certificate"`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The PEM text holds no `CERTIFICATE` block.
+    #[error("{origin}: no PEM certificate found (expected a -----BEGIN CERTIFICATE----- block)")]
+    NoCertificate {
+        /// The file (or `"certificate PEM"` for PEM in memory).
+        origin: String,
+    },
+    /// The PEM text holds no private key block.
+    #[error(
+        "{origin}: no PEM private key found (expected a -----BEGIN PRIVATE KEY-----, \
+         RSA PRIVATE KEY or EC PRIVATE KEY block)"
+    )]
+    NoPrivateKey {
+        /// The file (or `"private key PEM"` for PEM in memory).
+        origin: String,
+    },
+    /// The PEM text is malformed.
+    #[error("{origin}: malformed PEM: {source}")]
+    Pem {
+        /// The file or in-memory source.
+        origin: String,
+        /// What the PEM parser found.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate could not be parsed as X.509.
+    #[error("{origin}: not a valid X.509 certificate: {reason}")]
+    BadCertificate {
+        /// The file or in-memory source.
+        origin: String,
+        /// What the parser found.
+        reason: String,
+    },
+    /// The private key is of a kind the `ring` provider does not support, or malformed.
+    #[error("{origin}: unusable private key: {source}")]
+    UnsupportedKey {
+        /// The file or in-memory source.
+        origin: String,
+        /// What rustls said.
+        source: RustlsError,
+    },
+    /// The private key is not the key of the certificate it was paired with.
+    #[error("the private key in {key} does not match the certificate in {cert}")]
+    KeyMismatch {
+        /// Where the certificate came from.
+        cert: String,
+        /// Where the key came from.
+        key: String,
+    },
+    /// A client has no root certificate to verify servers with.
+    #[error("no trusted root certificates: {0}")]
+    NoRoots(String),
+    /// The URL's host is not a valid TLS server name.
+    #[error("{0:?} is not a valid TLS server name")]
+    InvalidServerName(String),
+    /// The server's certificate has expired.
+    #[error("the certificate of {host} has expired{when}")]
+    CertificateExpired {
+        /// The host the client connected to.
+        host: String,
+        /// When, in words (`" (not valid after 2001-01-01 00:00:00 UTC)"`), or empty.
+        when: String,
+        /// What rustls said.
+        source: RustlsError,
+    },
+    /// The server's certificate is not valid yet (or the clock is wrong).
+    #[error("the certificate of {host} is not valid yet{when}")]
+    CertificateNotYetValid {
+        /// The host the client connected to.
+        host: String,
+        /// When it becomes valid, in words, or empty.
+        when: String,
+        /// What rustls said.
+        source: RustlsError,
+    },
+    /// The server's certificate is for other names than the host connected to.
+    #[error("the certificate presented by {host} is not valid for that name: {source}")]
+    WrongHost {
+        /// The host the client connected to.
+        host: String,
+        /// What rustls said (with the names the certificate is valid for).
+        source: RustlsError,
+    },
+    /// The server's certificate is not signed by any trusted root.
+    #[error(
+        "the certificate of {host} is not signed by a trusted certificate authority \
+         (self-signed or private CA? trust it with TlsClient::builder().add_ca_file(...))"
+    )]
+    UnknownIssuer {
+        /// The host the client connected to.
+        host: String,
+        /// What rustls said.
+        source: RustlsError,
+    },
+    /// The server's certificate is invalid for another reason (revoked, bad signature...).
+    #[error("the certificate of {host} is invalid: {source}")]
+    InvalidCertificate {
+        /// The host the client connected to.
+        host: String,
+        /// What rustls said.
+        source: RustlsError,
+    },
+    /// The TLS handshake failed for another reason (the peer refused our certificate, no
+    /// protocol version or cipher suite in common, the peer does not speak TLS...).
+    #[error("TLS handshake with {peer} failed: {source}")]
+    Handshake {
+        /// The host connected to, or the peer address on a server.
+        peer: String,
+        /// What rustls said.
+        source: RustlsError,
+    },
+    /// rustls refused the configuration.
+    #[error("invalid TLS configuration: {0}")]
+    Config(RustlsError),
+}
+
+/// Turns an error of a TLS handshake into a typed one: certificate problems get their own
+/// variants; transport errors (reset, EOF) stay I/O errors.
+pub(crate) fn handshake_error(err: io::Error, peer: &str) -> crate::Error {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<RustlsError>())
+    else {
+        return crate::Error::Io(err);
+    };
+    let host = peer.to_string();
+    let source = tls.clone();
+    let e = match tls {
+        RustlsError::InvalidCertificate(cert) => match cert {
+            CertificateError::Expired => TlsError::CertificateExpired {
+                host,
+                when: String::new(),
+                source,
+            },
+            CertificateError::ExpiredContext { not_after, .. } => TlsError::CertificateExpired {
+                host,
+                when: format!(" (not valid after {})", utc(not_after.as_secs())),
+                source,
+            },
+            CertificateError::NotValidYet => TlsError::CertificateNotYetValid {
+                host,
+                when: String::new(),
+                source,
+            },
+            CertificateError::NotValidYetContext { not_before, .. } => {
+                TlsError::CertificateNotYetValid {
+                    host,
+                    when: format!(" (not valid before {})", utc(not_before.as_secs())),
+                    source,
+                }
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                TlsError::WrongHost { host, source }
+            }
+            CertificateError::UnknownIssuer => TlsError::UnknownIssuer { host, source },
+            _ => TlsError::InvalidCertificate { host, source },
+        },
+        _ => TlsError::Handshake { peer: host, source },
+    };
+    crate::Error::Tls(e)
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch (proleptic Gregorian calendar).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(978_307_200), "2001-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_709_210_096), "2024-02-29 12:34:56 UTC");
+    }
+}

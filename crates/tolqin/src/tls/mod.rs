@@ -1,0 +1,66 @@
+//! TLS for `wss://`, with rustls and its `ring` provider.
+//!
+//! - Servers: a [`TlsServer`] built from PEM files (or PEM in memory), one certificate or
+//!   several chosen by SNI, ALPN `http/1.1`; [`Acceptor::accept_tls`](crate::Acceptor::accept_tls)
+//!   runs the TLS handshake and the WebSocket handshake within the one handshake timeout.
+//! - Clients: [`Client::connect`](crate::Client::connect) speaks TLS for `wss://` URLs, with the
+//!   default roots (feature `native-roots`: the platform's, honouring `SSL_CERT_FILE` and
+//!   `SSL_CERT_DIR`; feature `webpki-roots`: the Mozilla roots bundled at build time) or a
+//!   [`TlsClient`] of your own: a custom CA, no default roots, or — for development only —
+//!   no verification at all.
+//!
+//! The crypto provider (`ring`) is passed to every config this module builds, so no
+//! process-level default provider is needed and rustls never panics for want of one.
+//!
+//! ```no_run
+//! # async fn run() -> tolqin::Result<()> {
+//! use tolqin::{Acceptor, tls::TlsServer};
+//! let tls = TlsServer::from_pem_files("cert.pem", "key.pem")?;
+//! let acceptor = Acceptor::new();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9443").await?;
+//! let (tcp, _) = listener.accept().await?;
+//! let mut ws = acceptor.accept_tls(&tls, tcp).await?;
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod error;
+mod pem;
+mod server;
+
+use std::sync::Arc;
+
+pub use client::{TlsClient, TlsClientBuilder};
+pub use error::TlsError;
+pub use server::{TlsServer, TlsServerBuilder};
+
+/// The rustls crate this build uses, for configs built by hand
+/// ([`TlsServer::from_config`], [`TlsClient::from_config`]).
+pub use rustls;
+/// A client-side TLS stream (inside [`ClientStream::Tls`](crate::stream::ClientStream::Tls)).
+pub use tokio_rustls::client::TlsStream as ClientTlsStream;
+/// A server-side TLS stream (what [`Acceptor::accept_tls`](crate::Acceptor::accept_tls) wraps).
+pub use tokio_rustls::server::TlsStream as ServerTlsStream;
+
+/// ALPN protocol a WebSocket handshake runs over (RFC 6455 4.1: an HTTP/1.1 upgrade).
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// The crypto provider every config here is built with: `ring`, passed explicitly, with the
+/// AES-128-GCM suites first: as safe for TLS as AES-256-GCM (and what browsers prefer), and
+/// about a third less CPU per byte, which is most of what TLS adds to a large message.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    use rustls::CipherSuite::{
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TLS13_AES_128_GCM_SHA256,
+    };
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            TLS13_AES_128_GCM_SHA256
+                | TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    Arc::new(provider)
+}

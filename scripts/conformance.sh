@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The conformance gate, both roles, every section:
+#   1. `tolqin echo` tested by `tolqin conformance server`;
+#   2. the `autobahn_client` example tested by `tolqin conformance client`.
+# Each run is compared with its checked-in expected results (conformance/expected-*.json):
+# any verdict that changes fails the build, like tungstenite's Autobahn CI.
+#
+#   scripts/conformance.sh            # gate (exit 1 on any difference)
+#   UPDATE=1 scripts/conformance.sh   # rewrite the expected files from this run instead
+#
+# Reports (index.json and one JSON file per case, Autobahn's shape) go to $REPORTS.
+# Sections 12 and 13 send $DEFLATE_MESSAGES compressed messages per case instead of
+# Autobahn's 1000, to keep the whole run within a few minutes on 2 cores; section 9 keeps
+# Autobahn's sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPORTS=${REPORTS:-target/conformance}
+DEFLATE_MESSAGES=${DEFLATE_MESSAGES:-100}
+AGENT=tolqin
+
+echo "== building release binaries"
+cargo build --release -p tolqin-cli
+cargo build --release -p tolqin --example autobahn_client
+BIN=target/release/tolqin
+TESTEE=target/release/examples/autobahn_client
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Prints ADDR:PORT once the process $2 has written "listening on ws://ADDR:PORT" to file $1.
+wait_ready() {
+  local out=$1 pid=$2 line
+  for _ in $(seq 1 200); do
+    line=$(grep -m1 '^listening on ws://' "$out" 2>/dev/null || true)
+    if [ -n "$line" ]; then
+      echo "${line#listening on ws://}"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "process $pid exited before it was ready" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+  echo "process $pid was not ready within 10 s" >&2
+  return 1
+}
+
+gate() {
+  if [ -n "${UPDATE:-}" ]; then
+    echo "--write-expected=$1"
+  else
+    echo "--expect=$1"
+  fi
+}
+
+status=0
+
+echo "== server role: tolqin echo"
+"$BIN" echo --listen 127.0.0.1:0 >"$tmp/echo.out" 2>"$tmp/echo.err" &
+echo_pid=$!
+pids+=("$echo_pid")
+addr=$(wait_ready "$tmp/echo.out" "$echo_pid")
+"$BIN" conformance server "ws://$addr/" --agent "$AGENT" \
+  --deflate-messages "$DEFLATE_MESSAGES" --report "$REPORTS/server" \
+  "$(gate conformance/expected-server.json)" || status=1
+kill "$echo_pid" 2>/dev/null || true
+
+echo "== client role: the autobahn_client example"
+"$BIN" conformance client --listen 127.0.0.1:0 \
+  --deflate-messages "$DEFLATE_MESSAGES" --report "$REPORTS/client" \
+  "$(gate conformance/expected-client.json)" >"$tmp/fuzz.out" &
+fuzz_pid=$!
+pids+=("$fuzz_pid")
+addr=$(wait_ready "$tmp/fuzz.out" "$fuzz_pid")
+"$TESTEE" "ws://$addr" "$AGENT" 2>"$tmp/testee.err" || {
+  echo "the autobahn_client example failed:" >&2
+  cat "$tmp/testee.err" >&2
+  status=1
+}
+# The fuzzing server returns after /updateReports; give it a moment, then judge its status.
+for _ in $(seq 1 200); do
+  kill -0 "$fuzz_pid" 2>/dev/null || break
+  sleep 0.05
+done
+if kill -0 "$fuzz_pid" 2>/dev/null; then
+  echo "the fuzzing server did not finish after /updateReports" >&2
+  status=1
+elif ! wait "$fuzz_pid"; then
+  status=1
+fi
+
+if [ "$status" -ne 0 ]; then
+  echo "conformance: FAILED (reports in $REPORTS)" >&2
+else
+  if [ -n "${UPDATE:-}" ]; then
+    echo "conformance: expected files rewritten (reports in $REPORTS)"
+  else
+    echo "conformance: all verdicts as expected (reports in $REPORTS)"
+  fi
+fi
+exit "$status"
