@@ -29,3 +29,4 @@ if [ -x scripts/conformance.sh ]; then
   echo "== conformance suite (both roles, gated on conformance/expected-*.json)"
   scripts/conformance.sh
 fi
+

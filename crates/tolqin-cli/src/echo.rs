@@ -2,8 +2,12 @@
 
 use std::io::Write;
 
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tolqin::{Acceptor, Options, WebSocket};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tolqin::{CloseCode, WebSocket};
 
 use crate::EchoArgs;
 
@@ -20,13 +24,13 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
     }
     // `tls` lives until the server stops (it removes a --tls-self-signed certificate file).
     let tls_server = tls.as_ref().map(|t| t.tls.clone());
-    let mut protocol = tolqin::proto::Config::default();
-    protocol.max_message_size = args.max_message_size;
-    protocol.max_frame_size = protocol.max_frame_size.min(args.max_message_size);
-    protocol.deflate.enabled = !args.no_deflate;
-    let acceptor = Acceptor::new().options(Options::default().with_protocol(protocol));
+    let acceptor = args.limits.acceptor(!args.no_deflate);
+    let close_timeout = acceptor.connection_options().close_timeout;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // Graceful shutdown: every connection task watches `stopping`; `tasks` waits for them.
+    let stopping = CancellationToken::new();
+    let tasks = TaskTracker::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -42,14 +46,15 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let tls_server = tls_server.clone();
-                tokio::spawn(async move {
+                let stopping = stopping.clone();
+                tasks.spawn(async move {
                     let result = match &tls_server {
                         None => match acceptor.accept(tcp).await {
-                            Ok(ws) => Ok(echo(ws).await),
+                            Ok(ws) => Ok(echo(ws, stopping).await),
                             Err(e) => Err(e),
                         },
                         Some(tls) => match acceptor.accept_tls(tls, tcp).await {
-                            Ok(ws) => Ok(echo(ws).await),
+                            Ok(ws) => Ok(echo(ws, stopping).await),
                             Err(e) => Err(e),
                         },
                     };
@@ -62,24 +67,49 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
                     }
                 });
             }
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
         }
     }
+    // Stop accepting, close every connection with 1001 (after what was already queued for
+    // it), and wait for the close handshakes, bounded by the close timeout.
+    drop(listener);
+    tracing::info!(connections = tasks.len(), "shutting down");
+    stopping.cancel();
+    tasks.close();
+    let _ = tokio::time::timeout(close_timeout + Duration::from_secs(1), tasks.wait()).await;
+    Ok(())
 }
 
-/// Echoes every message; replies to messages that arrived together go out in one write.
-async fn echo<S>(mut ws: WebSocket<S>) -> tolqin::Result<()>
+/// Echoes every message; replies to messages that arrived together go out in one write. When
+/// `stopping` fires, closes with 1001 after the echoes already queued and waits for the close
+/// handshake.
+async fn echo<S>(mut ws: WebSocket<S>, stopping: CancellationToken) -> tolqin::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    while let Some(message) = ws.recv().await {
-        ws.feed(message?)?;
+    let mut closing = false;
+    loop {
+        let received = tokio::select! {
+            received = ws.recv() => received,
+            () = stopping.cancelled(), if !closing => {
+                closing = true;
+                ws.close_with(CloseCode::GOING_AWAY, "server shutting down").await?;
+                continue;
+            }
+        };
+        let Some(message) = received else {
+            return Ok(());
+        };
+        let message = message?;
+        if closing {
+            continue; // nothing may follow our close frame
+        }
+        ws.feed(message)?;
         while let Some(message) = ws.try_recv_buffered() {
             ws.feed(message?)?;
         }
         ws.flush().await?;
     }
-    Ok(())
 }
 
 async fn shutdown_signal() {

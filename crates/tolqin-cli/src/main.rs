@@ -4,11 +4,17 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: fast, and it returns freed memory to the system, so a server's RSS comes back
+/// down after a burst of connections (glibc's malloc keeps it).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod chat;
 mod conformance;
 mod connect;
 mod echo;
+mod limits;
 mod tls_args;
 
 /// tolqin: a WebSocket toolkit (RFC 6455).
@@ -42,9 +48,9 @@ pub struct EchoArgs {
     /// Worker threads (1 = a single-threaded runtime). Default: one per CPU.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Largest message accepted, in bytes.
-    #[arg(long, default_value_t = 64 << 20)]
-    pub max_message_size: usize,
+    /// Limits and timeouts.
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
     /// wss://: --tls-cert/--tls-key or --tls-self-signed.
     #[command(flatten)]
     pub tls: tls_args::TlsArgs,

@@ -77,3 +77,51 @@ async fn echo_binary_limits_message_size() {
     assert!(ended.is_none());
     assert_eq!(ws.close_info().code, tolqin::CloseCode::MESSAGE_TOO_BIG);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_with_1001_and_loses_no_accepted_message() {
+    let (mut server, url) = start_echo(&["--close-timeout", "2"]);
+    let ws = tolqin::connect(&url).await.unwrap();
+    let (mut rx, mut tx) = ws.into_split();
+    let sender = tokio::spawn(async move {
+        for i in 0..100_000u32 {
+            if tx.send(Message::text(i.to_string())).await.is_err() {
+                break; // the server closed: nothing more may be sent
+            }
+        }
+    });
+    let mut next = 0u32;
+    let pid = nix::unistd::Pid::from_raw(server.0.id() as i32);
+    let run = async {
+        while let Some(message) = rx.recv().await {
+            let n: u32 = message.unwrap().as_text().unwrap().parse().unwrap();
+            assert_eq!(n, next, "echoes arrive in order, with no gap");
+            next += 1;
+            if next == 100 {
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("bounded");
+    assert!(next >= 100);
+    let info = rx.close_info();
+    assert_eq!(
+        (info.code, info.reason.as_str(), info.was_clean),
+        (tolqin::CloseCode::GOING_AWAY, "server shutting down", true)
+    );
+    sender.await.unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+}

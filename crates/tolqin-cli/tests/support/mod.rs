@@ -34,6 +34,16 @@ impl Started {
     }
 }
 
+impl Drop for Started {
+    fn drop(&mut self) {
+        // `tolqin echo --tls-self-signed` removes its certificate file on a graceful stop;
+        // the test kills it, so remove it here.
+        if let Some(cert) = self.note("certificate") {
+            let _ = std::fs::remove_file(cert);
+        }
+    }
+}
+
 /// Starts a process and reads its stdout up to its `listening on URL` line.
 pub fn start(mut command: Command) -> Started {
     let mut child = command
