@@ -30,3 +30,5 @@ if [ -x scripts/conformance.sh ]; then
   scripts/conformance.sh
 fi
 
+echo "== fuzz targets (fuzz/), 20 s each; run longer with scripts/fuzz.sh SECONDS"
+scripts/fuzz.sh 20

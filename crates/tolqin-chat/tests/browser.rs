@@ -6,153 +6,25 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tolqin_chat::ChatConfig;
+use tolqin_testkit::browser::{Browser, PageServer};
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A directory removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("tolqin-chat-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn chromium() -> Option<PathBuf> {
-    let found = [
-        std::env::var_os("TOLQIN_CHROMIUM").map(PathBuf::from),
-        Some("/usr/bin/chromium".into()),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is missing in CI: scripts/test.sh installs it"
-        );
-        eprintln!("skipped: chromium not installed (run scripts/test.sh)");
-    }
-    found
-}
-
-fn launch(chromium: &Path, profile: &TempDir, url: &str) -> Kill {
-    let child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--lang=en-US",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            profile.0.join("profile").display()
-        ))
-        .arg(url)
-        .env("TMPDIR", profile.0.join("tmp"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    Kill(child)
-}
-
-/// Receives the test page's reports: `POST /PHASE` with the lines as body.
-async fn results_server() -> (String, mpsc::UnboundedReceiver<(String, String)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head, body_start) = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break (String::from_utf8_lossy(&buf[..i]).into_owned(), i + 4);
-                    }
-                    match tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut chunk)).await
-                    {
-                        Ok(Ok(n)) if n > 0 && buf.len() < 1 << 20 => {
-                            buf.extend_from_slice(&chunk[..n])
-                        }
-                        _ => return,
-                    }
-                };
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0);
-                while buf.len() < body_start + length {
-                    match tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut chunk)).await
-                    {
-                        Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                        _ => return,
-                    }
-                }
-                let path = head.split(' ').nth(1).unwrap_or("").trim_start_matches('/');
-                let body = String::from_utf8_lossy(&buf[body_start..body_start + length]);
-                let _ = tx.send((path.to_string(), body.into_owned()));
-                let _ = tcp
-                    .write_all(
-                        b"HTTP/1.1 204 No Content\r\naccess-control-allow-origin: *\r\nconnection: close\r\n\r\n",
-                    )
-                    .await;
-            });
-        }
-    });
-    (url, rx)
-}
-
-async fn report(
-    rx: &mut mpsc::UnboundedReceiver<(String, String)>,
-    phase: &str,
-    secs: u64,
-) -> String {
-    let (got, body) = tokio::time::timeout(Duration::from_secs(secs), rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("no {phase} report from the page within {secs} s"))
-        .unwrap();
+/// Waits for the page's report of `phase` (the path it POSTs to) and checks it reports no error.
+async fn report(reports: &mut PageServer, phase: &str, secs: u64) -> String {
+    let (got, body) = reports.report(Duration::from_secs(secs)).await;
     println!("{got}:\n{body}");
     assert_eq!(got, phase, "{body}");
     assert!(!body.lines().any(|l| l.starts_with("error")), "{body}");
     body
+}
+
+/// The results collector: a page server with no pages, that pages POST their results to.
+async fn results_server() -> (String, PageServer) {
+    let server = PageServer::start(Vec::new()).await;
+    (server.url(""), server)
 }
 
 /// Shared by both test pages: waiting, reporting.
@@ -256,7 +128,9 @@ fn page(template: &str, results: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_in_chromium_with_a_rust_client_then_a_restart() {
-    let Some(chromium) = chromium() else { return };
+    let Some(chromium) = tolqin_testkit::peers::chromium() else {
+        return;
+    };
     let (results, mut reports) = results_server().await;
     let driver = page(CHAT_DRIVER, &results);
     let chat_config = || config().with_extra_page("/__test/chat", driver.clone());
@@ -280,8 +154,7 @@ async fn the_chat_page_in_chromium_with_a_rust_client_then_a_restart() {
         (seen, rust.close_info())
     });
 
-    let profile = TempDir::new("chromium-chat");
-    let _browser = launch(&chromium, &profile, &format!("http://{addr}/__test/chat"));
+    let _browser = Browser::open(&chromium, &format!("http://{addr}/__test/chat"), &[]);
     let phase1 = report(&mut reports, "phase1", 90).await;
     let lines: Vec<&str> = phase1.lines().collect();
     assert_eq!(lines[0], "open Connected", "{phase1}");
@@ -332,7 +205,9 @@ async fn the_chat_page_in_chromium_with_a_rust_client_then_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hello_demo_in_chromium_shows_open_hello_john_and_bye() {
-    let Some(chromium) = chromium() else { return };
+    let Some(chromium) = tolqin_testkit::peers::chromium() else {
+        return;
+    };
     let (results, mut reports) = results_server().await;
     let server = start(
         ChatConfig::default()
@@ -340,11 +215,10 @@ async fn the_hello_demo_in_chromium_shows_open_hello_john_and_bye() {
             .with_extra_page("/__test/demo", page(DEMO_DRIVER, &results)),
     )
     .await;
-    let profile = TempDir::new("chromium-demo");
-    let _browser = launch(
+    let _browser = Browser::open(
         &chromium,
-        &profile,
         &format!("http://{}/__test/demo", server.addr),
+        &[],
     );
     let body = report(&mut reports, "demo", 90).await;
     let lines: Vec<&str> = body.lines().collect();

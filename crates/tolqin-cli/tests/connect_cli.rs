@@ -1,39 +1,23 @@
 //! `tolqin connect` as people use it: piped in a script, and typed at a terminal (a real
 //! pseudo-terminal), against `tolqin echo`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-struct Kill(Child);
+use support::{Kill, Started, tolqin};
 
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn echo_server() -> (Started, String) {
+    let server = support::echo(&["--threads", "1"]);
+    let url = format!("{}/", server.url);
+    (server, url)
 }
 
-fn tolqin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tolqin"))
-}
-
-fn echo_server() -> (Kill, String) {
-    let mut child = tolqin()
-        .args(["echo", "--listen", "127.0.0.1:0", "--threads", "1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = format!("{}/", line.trim().strip_prefix("listening on ").unwrap());
-    (Kill(child), url)
-}
-
-/// Runs `tolqin connect` with `input` on stdin; returns (exit code, stdout, stderr).
+/// Runs `tolqin connect` with `input` on stdin; returns (exit code, stdout, stderr). Bounded:
+/// a client that does not exit within 30 s is killed and the test fails.
 fn piped(args: &[&str], input: &str) -> (i32, String, String) {
     let mut child = tolqin()
         .arg("connect")
@@ -49,7 +33,18 @@ fn piped(args: &[&str], input: &str) -> (i32, String, String) {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("tolqin connect {args:?} did not exit within 30 s");
+        }
+    };
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),

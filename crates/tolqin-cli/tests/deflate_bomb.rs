@@ -2,29 +2,15 @@
 //! The server closes with 1009 without ever holding the inflated data, its memory stays
 //! bounded, and a normal client connected alongside keeps getting its echoes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
 use flate2::{Compress, Compression, FlushCompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tolqin::proto::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
+use tolqin_testkit::rss_kib;
 
 /// 1 GiB of zeros as one raw DEFLATE stream ending in a sync flush, without the tail.
 fn bomb() -> Vec<u8> {
@@ -52,31 +38,10 @@ fn bomb() -> Vec<u8> {
 
 #[tokio::test]
 async fn rfc7692_compression_bomb_closes_1009_with_bounded_memory() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tolqin"))
-        .args([
-            "echo",
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--max-message-size",
-            "4194304",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Kill(child);
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let addr = url.strip_prefix("ws://").unwrap().to_string();
+    let server = support::echo(&["--threads", "1", "--max-message-size", "4194304"]);
+    let pid = server.process.id();
+    let url = server.url.clone();
+    let addr = server.addr().to_string();
 
     let mut normal = tolqin::connect(&format!("{url}/")).await.unwrap();
     normal.send("before").await.unwrap();

@@ -1,39 +1,17 @@
 //! `tolqin echo` as a user runs it: the binary, its ready line, many clients at once.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
+use support::{Kill, echo};
 use tolqin::Message;
 
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `tolqin echo` on a free port and waits for its ready line.
-fn start_echo(extra: &[&str]) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tolqin"))
-        .args(["echo", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tolqin starts");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ws://")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"));
-    assert!(!addr.ends_with(":0"), "the real port is printed");
-    (server, format!("ws://{addr}/"))
+/// Starts `tolqin echo` on a free port; returns it and its URL.
+fn start_echo(extra: &[&str]) -> (Kill, String) {
+    let server = echo(extra);
+    assert!(!server.url.ends_with(":0"), "the real port is printed");
+    (server.process, format!("{}/", server.url))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

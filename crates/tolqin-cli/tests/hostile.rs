@@ -5,24 +5,16 @@
 //! One server process serves the whole suite (with short timeouts), so the attacks also prove
 //! that they do not disturb each other.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tolqin::proto::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use tolqin_testkit::rss_kib;
+use tolqin_testkit::wire::{client_frame as frame, close_code, handshake, wait_closed as closed};
 
 /// Every step of an attack is bounded: generous, so that a loaded machine does not fail it,
 /// but far below "forever".
@@ -34,50 +26,19 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what}: not done within {BOUND:?}"))
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-struct Server {
-    process: Kill,
-    addr: String,
-}
-
-fn start_server() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tolqin"))
-        .args([
-            "echo",
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--handshake-timeout",
-            "1",
-            "--close-timeout",
-            "1",
-            "--write-timeout",
-            "1",
-            "--max-message-size",
-            "16777216",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ws://")
-        .unwrap()
-        .to_string();
-    Server {
-        process: Kill(child),
-        addr,
-    }
+fn start_server() -> support::Started {
+    support::echo(&[
+        "--threads",
+        "1",
+        "--handshake-timeout",
+        "1",
+        "--close-timeout",
+        "1",
+        "--write-timeout",
+        "1",
+        "--max-message-size",
+        "16777216",
+    ])
 }
 
 /// A normal client that echoes a message every 20 ms until stopped, counting round trips and
@@ -134,63 +95,6 @@ impl Witness {
     }
 }
 
-async fn handshake(addr: &str) -> TcpStream {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(tcp.read_u8().await.unwrap());
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
-    tcp
-}
-
-fn frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [1, 2, 3, 4];
-    let header = FrameHeader {
-        fin,
-        rsv,
-        opcode: OpCode::from_bits(opcode),
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = header.encode(&mut head);
-    let mut body = payload.to_vec();
-    tolqin::proto::mask::apply_mask(&mut body, key, 0);
-    [&head[..n], &body[..]].concat()
-}
-
-/// Reads until a close frame; returns its code. Data frames before it are skipped.
-async fn close_code(tcp: &mut TcpStream) -> u16 {
-    loop {
-        let mut h = [0u8; 2];
-        tcp.read_exact(&mut h)
-            .await
-            .expect("a close frame before the end");
-        let len = match h[1] & 0x7f {
-            126 => tcp.read_u16().await.unwrap() as usize,
-            127 => tcp.read_u64().await.unwrap() as usize,
-            n => n as usize,
-        };
-        let mut payload = vec![0u8; len];
-        tcp.read_exact(&mut payload).await.unwrap();
-        if h[0] & 0x0f == 0x8 {
-            return u16::from_be_bytes([payload[0], payload[1]]);
-        }
-    }
-}
-
-/// Reads until the server closes the connection.
-async fn closed(tcp: &mut TcpStream) {
-    let mut buf = vec![0u8; 64 << 10];
-    while !matches!(tcp.read(&mut buf).await, Ok(0) | Err(_)) {}
-}
-
 async fn http_status(addr: &str, request: &[u8]) -> String {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let _ = tcp.write_all(request).await; // the server may answer and close mid-request
@@ -217,8 +121,8 @@ async fn expect_close(addr: &str, what: &str, wire: &[u8], code: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_peers_are_cut_off_and_others_carry_on() {
     let server = start_server();
-    let addr = server.addr.clone();
-    let pid = server.process.0.id();
+    let addr = server.addr().to_string();
+    let pid = server.process.id();
     let witness = Witness::start(&addr).await;
     witness.still_served().await;
     let baseline = rss_kib(pid);

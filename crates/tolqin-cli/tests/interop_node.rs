@@ -4,60 +4,15 @@
 //! scripts/test.sh runs `npm ci --prefix interop`. Without it the tests skip with a message,
 //! except in CI (`CI` set), where a missing peer fails.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::Duration;
 
+use support::{echo, interop_dir, node_ws, run_client, start};
 use tolqin::proto::Config;
 use tolqin::proto::deflate::DeflateConfig;
 use tolqin::{Client, CloseCode, Message, Options};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
-
-fn node() -> bool {
-    let ok = interop_dir().join("node_modules/ws/package.json").exists()
-        && Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "node ws is missing in CI: scripts/test.sh installs it"
-        );
-        eprintln!("skipped: node ws not installed (run scripts/test.sh)");
-    }
-    ok
-}
-
-fn start(mut command: Command) -> (Kill, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("process starts");
-    let stdout = child.stdout.take().unwrap();
-    let child = Kill(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"))
-        .to_string();
-    (child, url)
-}
 
 const COMBOS: &[&str] = &[
     "off",
@@ -71,35 +26,25 @@ const COMBOS: &[&str] = &[
 
 #[test]
 fn node_clients_against_tolqin_echo() {
-    if !node() {
+    if !node_ws() {
         return;
     }
-    let mut echo = Command::new(env!("CARGO_BIN_EXE_tolqin"));
-    echo.args(["echo", "--listen", "127.0.0.1:0"]);
-    let (_server, url) = start(echo);
+    let server = echo(&[]);
+    let url = &server.url;
     for combo in COMBOS {
-        let out = Command::new("node")
+        println!("{combo}:");
+        let mut client = Command::new("node");
+        client
             .arg(interop_dir().join("node_ws.mjs"))
-            .args(["client", &format!("{url}/"), combo])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        println!("{combo}:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(
-            out.status.success(),
-            "node client with {combo} failed:\n{stdout}"
-        );
-        assert_eq!(
-            stdout.lines().filter(|l| l.starts_with("ok")).count(),
-            8,
-            "{stdout}"
-        );
+            .args(["client", &format!("{url}/"), combo]);
+        let stdout = run_client(client, 8);
+        assert!(!stdout.contains("FAIL"), "{stdout}");
     }
 }
 
 #[tokio::test]
 async fn tolqin_client_against_node_servers() {
-    if !node() {
+    if !node_ws() {
         return;
     }
     for combo in COMBOS {
@@ -107,7 +52,8 @@ async fn tolqin_client_against_node_servers() {
         server
             .arg(interop_dir().join("node_ws.mjs"))
             .args(["server", combo]);
-        let (_server, base) = start(server);
+        let server = start(server);
+        let base = &server.url;
         let run = async {
             let mut ws = tolqin::connect(&format!("{base}/echo")).await.unwrap();
             let negotiated = ws.extensions();
@@ -155,7 +101,8 @@ async fn tolqin_client_against_node_servers() {
     server
         .arg(interop_dir().join("node_ws.mjs"))
         .args(["server", "default"]);
-    let (_server, base) = start(server);
+    let server = start(server);
+    let base = &server.url;
     let run = async {
         let mut ws = tolqin::connect(&format!("{base}/close4000")).await.unwrap();
         ws.send("hi").await.unwrap();

@@ -4,81 +4,24 @@
 //! `TOLQIN_PYTHON` at it. Without it the tests skip with a message, except in CI (`CI` set),
 //! where a missing peer fails.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::Duration;
 
+use support::{echo, interop_dir, python, run_client, start};
 use tolqin::{Client, CloseCode, Message};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
-
-/// The python with `websockets`, or `None` (a skip) outside CI.
-fn python() -> Option<String> {
-    let python = std::env::var("TOLQIN_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import websockets"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "python websockets is missing in CI: scripts/test.sh installs it"
-    );
-    eprintln!("skipped: python websockets not installed (run scripts/test.sh)");
-    None
-}
-
-/// Starts a process and waits for its `listening on ws://...` line.
-fn start(mut command: Command) -> (Kill, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("process starts");
-    let stdout = child.stdout.take().unwrap();
-    let child = Kill(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"))
-        .to_string();
-    (child, url)
-}
 
 #[test]
 fn python_client_against_tolqin_echo() {
     let Some(python) = python() else { return };
-    let mut echo = Command::new(env!("CARGO_BIN_EXE_tolqin"));
-    echo.args(["echo", "--listen", "127.0.0.1:0"]);
-    let (_server, url) = start(echo);
-    let out = Command::new(python)
+    let server = echo(&[]);
+    let url = &server.url;
+    let mut client = Command::new(python);
+    client
         .arg(interop_dir().join("py_client.py"))
-        .arg(format!("{url}/"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "python client checks failed:\n{stdout}"
-    );
-    assert!(stdout.lines().filter(|l| l.starts_with("ok")).count() >= 11);
+        .arg(format!("{url}/"));
+    run_client(client, 11);
 }
 
 #[tokio::test]
@@ -86,7 +29,8 @@ async fn tolqin_client_against_python_server() {
     let Some(python) = python() else { return };
     let mut server = Command::new(python);
     server.arg(interop_dir().join("py_server.py"));
-    let (_server, base) = start(server);
+    let server = start(server);
+    let base = &server.url;
     let run = async {
         // Echo of every kind and size.
         let mut ws = tolqin::connect(&format!("{base}/echo")).await.unwrap();
@@ -170,21 +114,15 @@ const DEFLATE_COMBOS: &[&str] = &[
 #[test]
 fn rfc7692_python_clients_with_every_deflate_combination() {
     let Some(python) = python() else { return };
-    let mut echo = Command::new(env!("CARGO_BIN_EXE_tolqin"));
-    echo.args(["echo", "--listen", "127.0.0.1:0"]);
-    let (_server, url) = start(echo);
+    let server = echo(&[]);
+    let url = &server.url;
     for combo in DEFLATE_COMBOS {
-        let out = Command::new(&python)
+        println!("{combo}:");
+        let mut client = Command::new(&python);
+        client
             .arg(interop_dir().join("py_deflate.py"))
-            .args(["client", &format!("{url}/"), combo])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        println!("{combo}:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(
-            out.status.success(),
-            "python client with {combo} failed:\n{stdout}"
-        );
+            .args(["client", &format!("{url}/"), combo]);
+        run_client(client, 7);
     }
 }
 
@@ -196,7 +134,8 @@ async fn rfc7692_tolqin_client_against_python_servers_with_every_deflate_combina
         server
             .arg(interop_dir().join("py_deflate.py"))
             .args(["server", combo]);
-        let (_server, base) = start(server);
+        let server = start(server);
+        let base = &server.url;
         let run = async {
             let mut ws = tolqin::connect(&format!("{base}/")).await.unwrap();
             let negotiated = ws.extensions();

@@ -7,27 +7,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use support::{Kill, TempDir, echo, interop_dir, python, require, self_signed, start};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use support::{TempDir, echo, interop_dir, python, run_client, self_signed, start};
 use tolqin::tls::TlsClient;
 use tolqin::{Client, CloseCode, Message};
-
-/// Runs a client script, prints what it said, and checks it passed with `min_ok` checks.
-fn run_client(mut command: Command, min_ok: usize) {
-    let out = command.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "client checks failed:\n{stdout}");
-    assert!(
-        stdout.lines().filter(|l| l.starts_with("ok")).count() >= min_ok,
-        "{stdout}"
-    );
-}
+use tolqin_testkit::browser::{Browser, PageServer};
 
 #[test]
 fn python_client_over_wss_with_ssl_cert_file() {
@@ -110,13 +96,7 @@ async fn tolqin_client_against_python_wss_server() {
 
 #[test]
 fn node_ws_client_over_wss_with_node_extra_ca_certs() {
-    let installed = interop_dir().join("node_modules/ws/package.json").exists()
-        && Command::new("node")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if require(installed.then_some(()), "node and interop/node_modules/ws").is_none() {
+    if !support::node_ws() {
         return;
     }
     let server = echo(&["--tls-self-signed"]);
@@ -156,137 +136,21 @@ ws.onerror = () => results.push("error");
 ws.onclose = (e) => { results.push("close " + e.code + " " + e.wasClean); report(); };
 </script>"#;
 
-fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("TOLQIN_CHROMIUM").map(PathBuf::from),
-        Some("/usr/bin/chromium".into()),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.exists());
-    require(found, "chromium")
-}
-
-/// Serves the page and waits for its POSTed results.
-async fn page_server(
-    page: String,
-) -> (std::net::SocketAddr, tokio::sync::oneshot::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut tx = Some(tx);
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let Some((head, body)) = read_request(&mut tcp).await else {
-                continue;
-            };
-            let response = if head.starts_with("GET / ") {
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{page}",
-                    page.len()
-                )
-            } else if head.starts_with("POST /result ") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(body);
-                }
-                "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_string()
-            } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    .to_string()
-            };
-            let _ = tcp.write_all(response.as_bytes()).await;
-            let _ = tcp.shutdown().await;
-        }
-    });
-    (addr, rx)
-}
-
-/// An HTTP/1.1 request: its head and its body (by Content-Length).
-async fn read_request(tcp: &mut tokio::net::TcpStream) -> Option<(String, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 || buf.len() > 64 << 10 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse::<usize>())
-        })
-        .and_then(Result::ok)
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some((
-        head,
-        String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned(),
-    ))
-}
-
-fn chromium_command(chromium: &Path, profile: &Path, spki: &str, url: &str) -> Command {
-    let tmp = profile.join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let mut command = Command::new(chromium);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            profile.join("profile").display()
-        ))
-        .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
-        .arg(url)
-        .env("TMPDIR", &tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
 #[tokio::test]
 async fn headless_chromium_over_wss_with_the_spki_flag() {
-    let Some(chromium) = chromium() else { return };
+    let Some(chromium) = tolqin_testkit::peers::chromium() else {
+        return;
+    };
     let server = echo(&["--tls-self-signed"]);
     let spki = server.note("spki-sha256").unwrap().to_string();
-    let (addr, results) = page_server(PAGE.replace("WSS_URL", &format!("{}/", server.url))).await;
-    let profile = TempDir::new("chromium");
-    let browser = Kill(
-        chromium_command(&chromium, profile.path(), &spki, &format!("http://{addr}/"))
-            .spawn()
-            .unwrap(),
+    let page = PAGE.replace("WSS_URL", &format!("{}/", server.url));
+    let mut pages = PageServer::start(vec![("/".into(), page)]).await;
+    let browser = Browser::open(
+        &chromium,
+        &pages.url("/"),
+        &[format!("--ignore-certificate-errors-spki-list={spki}")],
     );
-    let results = tokio::time::timeout(Duration::from_secs(90), results)
-        .await
-        .expect("chromium reported within 90 s")
-        .unwrap();
+    let (_, results) = pages.report(Duration::from_secs(90)).await;
     drop(browser);
     println!("{results}");
     let lines: Vec<&str> = results.lines().collect();

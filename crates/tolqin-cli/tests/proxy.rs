@@ -1,37 +1,15 @@
 //! Through real proxies (`pproxy` from PyPI, HTTP CONNECT and SOCKS5 with credentials):
 //! explicit options on the client, and the environment variables through `tolqin connect`.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::{Kill, echo, pproxy, tolqin};
 use tolqin::proxy::{Proxy, ProxyError};
 use tolqin::{Client, Error};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The pproxy next to the interop python, or `None` (a skip) outside CI.
-fn pproxy() -> Option<PathBuf> {
-    let python = PathBuf::from(std::env::var("TOLQIN_PYTHON").unwrap_or_else(|_| "python3".into()));
-    let path = python.with_file_name("pproxy");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "pproxy is missing in CI: scripts/test.sh installs it"
-    );
-    eprintln!("skipped: pproxy not installed (run scripts/test.sh)");
-    None
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -68,27 +46,12 @@ fn start_proxy(pproxy: &PathBuf) -> (Kill, u16) {
     (Kill(child), port)
 }
 
-fn start_echo() -> (Kill, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tolqin"))
-        .args(["echo", "--listen", "127.0.0.1:0", "--threads", "1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (
-        Kill(child),
-        format!("{}/", line.trim().strip_prefix("listening on ").unwrap()),
-    )
-}
-
 #[tokio::test]
 async fn through_http_connect_and_socks5_with_credentials() {
     let Some(pproxy) = pproxy() else { return };
     let (_proxy, port) = start_proxy(&pproxy);
-    let (_echo, url) = start_echo();
+    let server = echo(&["--threads", "1"]);
+    let url = format!("{}/", server.url);
     let run = async {
         for scheme in ["http", "socks5", "socks5h"] {
             let proxy = Proxy::parse(&format!("{scheme}://alice:secret@127.0.0.1:{port}")).unwrap();
@@ -128,9 +91,10 @@ async fn through_http_connect_and_socks5_with_credentials() {
 fn environment_variables_choose_the_proxy_and_no_proxy_bypasses_it() {
     let Some(pproxy) = pproxy() else { return };
     let (_proxy, port) = start_proxy(&pproxy);
-    let (_echo, url) = start_echo();
+    let server = echo(&["--threads", "1"]);
+    let url = format!("{}/", server.url);
     let connect = |vars: &[(&str, String)]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tolqin"));
+        let mut command = tolqin();
         command.args(["connect", &url, "-x", "hi", "--wait", "0.3"]);
         for name in [
             "HTTP_PROXY",

@@ -112,26 +112,42 @@ pub struct DeflateParams {
 impl DeflateParams {
     /// The response element a server sends for these parameters.
     pub fn to_extension(&self) -> Extension {
-        let mut ext = Extension::new(NAME);
-        if self.server_no_context_takeover {
-            ext = ext.with_param("server_no_context_takeover", None);
-        }
-        if self.client_no_context_takeover {
-            ext = ext.with_param("client_no_context_takeover", None);
-        }
-        if self.server_max_window_bits < MAX_WINDOW_BITS {
-            ext = ext.with_param(
-                "server_max_window_bits",
-                Some(&self.server_max_window_bits.to_string()),
-            );
-        }
-        if self.client_max_window_bits < MAX_WINDOW_BITS {
-            ext = ext.with_param(
-                "client_max_window_bits",
-                Some(&self.client_max_window_bits.to_string()),
-            );
-        }
-        ext
+        let client_bits =
+            (self.client_max_window_bits < MAX_WINDOW_BITS).then_some(self.client_max_window_bits);
+        element(
+            self.server_no_context_takeover,
+            self.client_no_context_takeover,
+            self.server_max_window_bits,
+            client_bits.map(Some),
+        )
+    }
+}
+
+/// A permessage-deflate element with these parameters; window bits of 15 are left out (the
+/// default), and `client_bits` is `None` (absent), `Some(None)` (present without a value) or
+/// `Some(Some(bits))`.
+fn element(
+    server_nct: bool,
+    client_nct: bool,
+    server_bits: u8,
+    client_bits: Option<Option<u8>>,
+) -> Extension {
+    let mut ext = Extension::new(NAME);
+    if server_nct {
+        ext = ext.with_param("server_no_context_takeover", None);
+    }
+    if client_nct {
+        ext = ext.with_param("client_no_context_takeover", None);
+    }
+    if server_bits < MAX_WINDOW_BITS {
+        ext = ext.with_param("server_max_window_bits", Some(&server_bits.to_string()));
+    }
+    match client_bits {
+        None => ext,
+        Some(bits) => ext.with_param(
+            "client_max_window_bits",
+            bits.map(|b| b.to_string()).as_deref(),
+        ),
     }
 }
 
@@ -255,27 +271,15 @@ impl DeflateConfig {
     /// The client's offer: always `client_max_window_bits` (so the server may limit our
     /// window), and the other parameters where this configuration differs from the defaults.
     pub fn offer(&self) -> Extension {
-        let mut ext = Extension::new(NAME);
-        if self.server_no_context_takeover {
-            ext = ext.with_param("server_no_context_takeover", None);
-        }
-        if self.client_no_context_takeover {
-            ext = ext.with_param("client_no_context_takeover", None);
-        }
-        if self.server_max_window_bits < MAX_WINDOW_BITS {
-            ext = ext.with_param(
-                "server_max_window_bits",
-                Some(&self.server_max_window_bits.to_string()),
-            );
-        }
-        if self.client_max_window_bits < MAX_WINDOW_BITS {
-            ext.with_param(
-                "client_max_window_bits",
-                Some(&self.client_max_window_bits.to_string()),
-            )
-        } else {
-            ext.with_param("client_max_window_bits", None)
-        }
+        // client_max_window_bits always: without a value it says "you may limit my window".
+        let client_bits =
+            (self.client_max_window_bits < MAX_WINDOW_BITS).then_some(self.client_max_window_bits);
+        element(
+            self.server_no_context_takeover,
+            self.client_no_context_takeover,
+            self.server_max_window_bits,
+            Some(client_bits),
+        )
     }
 
     /// Server: the parameters for the first permessage-deflate offer among `offers`, in the
@@ -506,6 +510,13 @@ impl Codec {
         }
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
+        }
+        if out.is_empty() {
+            // zlib emits nothing for a sync flush with no input since the last one (an empty
+            // message with context takeover). An empty payload would make the receiver's
+            // appended tail start a stored block and desynchronize its inflater: send the
+            // empty message as RFC 7692 7.2.3.6 does, a single 0x00.
+            out.push(0x00);
         }
         if reset {
             // Nothing carries over to the next message: free zlib's state (hundreds of KiB)

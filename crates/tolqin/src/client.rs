@@ -2,7 +2,7 @@
 //! subprotocols and limits.
 
 use http::{HeaderName, HeaderValue, Uri};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tolqin_proto::handshake::{ClientRequest, Extension, HandshakeError};
 use tolqin_proto::{Connection, Event};
@@ -11,7 +11,7 @@ use crate::proxy::Proxy;
 use crate::socket::WebSocket;
 use crate::stream::ClientStream;
 use crate::tls::TlsClient;
-use crate::{Error, Options, Result};
+use crate::{Error, Options, Result, transport};
 
 /// Connects to a `ws://` or `wss://` URL with default options (for `wss://`, the server's
 /// certificate is verified against the default roots: see [`TlsClient::new`]).
@@ -257,25 +257,14 @@ impl Client {
                 }
                 Some(Event::HandshakeFailed(err)) => {
                     // After a 101 with unacceptable extensions, a close frame (1010) is queued.
-                    let close = conn.data_to_send();
-                    if !close.is_empty() {
-                        use tokio::io::AsyncWriteExt;
-                        let _ = io.write_all(&close).await;
-                        let _ = io.shutdown().await;
-                    }
+                    transport::write_all_and_shutdown(&mut io, &mut conn).await;
                     return Err(match err {
                         HandshakeError::BadStatus(status) => Error::Rejected(status),
                         err => Error::Handshake(err),
                     });
                 }
                 Some(_) => {}
-                None => {
-                    let buf = conn.read_buffer();
-                    buf.reserve(1024);
-                    if io.read_buf(buf).await? == 0 {
-                        return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
-                    }
-                }
+                None => transport::read_handshake(&mut io, &mut conn).await?,
             }
         }
     }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tolqin_proto::connection::UpgradeRequest;
 use tolqin_proto::{Connection, Event};
 
 use crate::socket::WebSocket;
 use crate::stream::ReadAhead;
 use crate::tls::{ServerTlsStream, TlsServer};
-use crate::{Error, Options, Result};
+use crate::{Error, Options, Result, transport};
 
 /// A refusal of an upgrade request: the HTTP response the client gets instead of 101.
 ///
@@ -390,24 +390,18 @@ impl Acceptor {
                             let status = reject.status();
                             tracing::debug!(%status, body = %reject.body(), "upgrade refused");
                             conn.reject(&*reject.0)?;
-                            write_all_and_shutdown(&mut io, &mut conn).await;
+                            transport::write_all_and_shutdown(&mut io, &mut conn).await;
                             return Err(Error::Rejected(status));
                         }
                     }
                 }
                 Some(Event::HandshakeFailed(err)) => {
                     tracing::debug!(error = %err, "bad upgrade request");
-                    write_all_and_shutdown(&mut io, &mut conn).await;
+                    transport::write_all_and_shutdown(&mut io, &mut conn).await;
                     return Err(Error::Handshake(err));
                 }
                 Some(_) => {}
-                None => {
-                    let buf = conn.read_buffer();
-                    buf.reserve(1024);
-                    if io.read_buf(buf).await? == 0 {
-                        return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
-                    }
-                }
+                None => transport::read_handshake(&mut io, &mut conn).await?,
             }
         }
     }
@@ -459,13 +453,6 @@ impl Acceptor {
             .await
             .unwrap_or(Err(Error::HandshakeTimeout))
     }
-}
-
-async fn write_all_and_shutdown<S: AsyncWrite + Unpin>(io: &mut S, conn: &mut Connection) {
-    use tokio::io::AsyncWriteExt;
-    let bytes = conn.data_to_send();
-    let _ = io.write_all(&bytes).await;
-    let _ = io.shutdown().await;
 }
 
 /// Runs the opening handshake on `io` with default options, accepting any origin and no

@@ -142,3 +142,34 @@ impl WriteState {
         Poll::Pending
     }
 }
+
+/// Opening handshake: reads more bytes into `conn`.
+///
+/// # Errors
+/// `UnexpectedEof` when the peer closed before the handshake completed, or the read error.
+pub(crate) async fn read_handshake<R: AsyncRead + Unpin>(
+    io: &mut R,
+    conn: &mut Connection,
+) -> io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let buf = conn.read_buffer();
+    buf.reserve(1024);
+    if io.read_buf(buf).await? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+/// A handshake that ends here: writes what `conn` queued (an HTTP error, a close frame) and
+/// shuts the transport down, ignoring errors (the peer may be gone already).
+pub(crate) async fn write_all_and_shutdown<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    conn: &mut Connection,
+) {
+    use tokio::io::AsyncWriteExt;
+    let bytes = conn.data_to_send();
+    if !bytes.is_empty() {
+        let _ = io.write_all(&bytes).await;
+    }
+    let _ = io.shutdown().await;
+}

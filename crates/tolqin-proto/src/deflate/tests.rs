@@ -337,3 +337,28 @@ fn below_threshold_is_sent_plain() {
     assert!(c.compress(b"short").is_none());
     assert!(c.compress(&[b'a'; 100]).is_some());
 }
+
+#[test]
+fn rfc7692_7_2_3_6_empty_message_after_context_keeps_both_ends_in_step() {
+    // Found by the frame_sequence fuzz target: "Hello", "", "world" with context takeover.
+    for level in [0, 6, 9] {
+        let config = DeflateConfig::default().with_level(level).with_threshold(0);
+        let p = params(false, false, 15, 10);
+        let mut sender = Codec::new(Role::Client, p, &config);
+        let mut receiver = Codec::new(Role::Server, p, &config);
+        for message in [&b"Hello"[..], b"", b"", b"world", b""] {
+            let compressed = sender
+                .compress(message)
+                .expect("threshold 0 compresses everything");
+            assert!(
+                !compressed.is_empty(),
+                "level {level}: a compressed message is never empty"
+            );
+            assert_eq!(
+                inflate_all(&mut receiver, &[&compressed]).unwrap(),
+                message,
+                "level {level}"
+            );
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tolqin::{Acceptor, WebSocket};
+use tolqin_testkit::wire;
 
 /// Every test is bounded: nothing here may hang CI.
 pub const LIMIT: Duration = Duration::from_secs(30);
@@ -62,15 +63,7 @@ pub fn url(addr: SocketAddr) -> String {
 
 /// A raw TCP peer that has done the client handshake by hand.
 pub async fn raw_client(addr: SocketAddr) -> TcpStream {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let head = read_head(&mut tcp).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    tcp
+    bounded(wire::handshake(&addr.to_string())).await
 }
 
 /// Sends a raw request and returns the whole response (until the server closes).
@@ -84,71 +77,21 @@ pub async fn raw_request(addr: SocketAddr, request: &str) -> String {
 
 /// Reads an HTTP head byte by byte (so no frame byte after it is consumed).
 pub async fn read_head(tcp: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8];
-        let n = bounded(tcp.read(&mut b)).await.unwrap();
-        assert_eq!(
-            n,
-            1,
-            "connection closed in the head: {}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    String::from_utf8(head).unwrap()
+    bounded(wire::read_head(tcp)).await
 }
 
 /// A masked client frame.
 pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    use tolqin::proto::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
-    let key = [1, 2, 3, 4];
-    let header = FrameHeader {
-        fin,
-        rsv: 0,
-        opcode: OpCode::from_bits(opcode),
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = header.encode(&mut head);
-    let mut body = payload.to_vec();
-    tolqin::proto::mask::apply_mask(&mut body, key, 0);
-    [&head[..n], &body[..]].concat()
+    wire::client_frame(fin, 0, opcode, payload)
 }
 
 /// Reads one unmasked server frame: (fin, opcode, payload).
 pub async fn read_frame(tcp: &mut TcpStream) -> Option<(bool, u8, Vec<u8>)> {
-    let mut h = [0u8; 2];
-    if bounded(tcp.read_exact(&mut h)).await.is_err() {
-        return None;
-    }
-    assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
-    let len = match h[1] & 0x7f {
-        126 => {
-            let mut b = [0u8; 2];
-            tcp.read_exact(&mut b).await.unwrap();
-            u16::from_be_bytes(b) as usize
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            tcp.read_exact(&mut b).await.unwrap();
-            u64::from_be_bytes(b) as usize
-        }
-        n => n as usize,
-    };
-    let mut payload = vec![0u8; len];
-    tcp.read_exact(&mut payload).await.unwrap();
-    Some((h[0] & 0x80 != 0, h[0] & 0x0f, payload))
+    bounded(wire::read_frame(tcp)).await
 }
 
-/// Reads until the server closes the connection; true if it did (EOF or reset).
+/// Reads until the server closes the connection; true once it did (EOF or reset).
 pub async fn wait_closed(tcp: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 1024];
-    loop {
-        match bounded(tcp.read(&mut buf)).await {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {}
-        }
-    }
+    bounded(wire::wait_closed(tcp)).await;
+    true
 }
