@@ -33,6 +33,9 @@ if (mode === 'server') {
   });
   wss.on('listening', () => console.log(`listening on ws://127.0.0.1:${wss.address().port}`));
   wss.on('connection', (ws, req) => {
+    // ws reports protocol violations as 'error' events (then closes); unhandled, they would
+    // crash the process.
+    ws.on('error', () => {});
     if (req.url === '/protocol') {
       ws.send(ws.protocol || '');
       return;

@@ -101,6 +101,53 @@ elif ! wait "$fuzz_pid"; then
   status=1
 fi
 
+# Checking the checker: independent implementations must get their published verdicts
+# (tokio-tungstenite: 296 OK, NON-STRICT only 6.4.3 and 6.4.4, 216 UNIMPLEMENTED; python
+# websockets: NON-STRICT on 3.2, 3.3, 4.1.3, 4.1.4, 4.2.3, 4.2.4, 5.15, 6.4.1-6.4.4, FAILED
+# 7.1.5; Node ws: NON-STRICT on 6.4.1-6.4.4). Section 9 (throughput) is left out here to keep
+# CI short; each peer's verdicts are pinned in conformance/peers/.
+peer_server() { # NAME COMMAND...
+  local name=$1
+  shift
+  echo "== checking the checker: $name as a server"
+  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  local pid=$!
+  pids+=("$pid")
+  local peer_addr
+  peer_addr=$(wait_ready "$tmp/$name.out" "$pid") || { status=1; return; }
+  "$BIN" conformance server "ws://$peer_addr/" --agent "$name" --exclude '9.*' \
+    --deflate-messages "$DEFLATE_MESSAGES" --report "$REPORTS/$name" \
+    "$(gate "conformance/peers/$name.json")" >/dev/null || status=1
+  kill "$pid" 2>/dev/null || true
+}
+if [ -z "${TOLQIN_CONFORMANCE_SKIP_PEERS:-}" ]; then
+  cargo build --release -p tolqin-conformance --example tungstenite_testee
+  peer_server tokio-tungstenite target/release/examples/tungstenite_testee 127.0.0.1:0
+  PY=${TOLQIN_PYTHON:-python3}
+  peer_server python-websockets "$PY" interop/py_server.py
+  peer_server node-ws node interop/node_ws.mjs server off
+
+  echo "== checking the checker: python websockets as a client"
+  "$BIN" conformance client --listen 127.0.0.1:0 --exclude '9.*' \
+    --deflate-messages "$DEFLATE_MESSAGES" --report "$REPORTS/python-client" \
+    "$(gate conformance/peers/python-websockets-client.json)" >"$tmp/pyfuzz.out" &
+  pyfuzz_pid=$!
+  pids+=("$pyfuzz_pid")
+  addr=$(wait_ready "$tmp/pyfuzz.out" "$pyfuzz_pid")
+  "$PY" interop/py_autobahn_client.py "ws://$addr" python-websockets 2>"$tmp/pyclient.err" || {
+    echo "the python testee failed:" >&2
+    cat "$tmp/pyclient.err" >&2
+    status=1
+  }
+  for _ in $(seq 1 200); do
+    kill -0 "$pyfuzz_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$pyfuzz_pid" 2>/dev/null || ! wait "$pyfuzz_pid"; then
+    status=1
+  fi
+fi
+
 if [ "$status" -ne 0 ]; then
   echo "conformance: FAILED (reports in $REPORTS)" >&2
 else

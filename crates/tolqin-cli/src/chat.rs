@@ -16,7 +16,7 @@ pub struct ChatArgs {
     /// https:// and wss://: --tls-cert/--tls-key or --tls-self-signed.
     #[command(flatten)]
     pub tls: TlsArgs,
-    /// Another origin allowed to open /ws (scheme://host[:port]); the page's own always is.
+    /// Another origin allowed to open /ws (`scheme://host[:port]`); the page's own always is.
     /// Repeat for more.
     #[arg(long = "allow-origin", value_name = "URL")]
     pub allow_origins: Vec<String>,

@@ -48,12 +48,14 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
                 let tls_server = tls_server.clone();
                 let stopping = stopping.clone();
                 tasks.spawn(async move {
+                    // The handshake's state is boxed, so that once it is done the task keeps only
+                    // the (much smaller) echo state: an idle connection's memory.
                     let result = match &tls_server {
-                        None => match acceptor.accept(tcp).await {
+                        None => match Box::pin(acceptor.accept(tcp)).await {
                             Ok(ws) => Ok(echo(ws, stopping).await),
                             Err(e) => Err(e),
                         },
-                        Some(tls) => match acceptor.accept_tls(tls, tcp).await {
+                        Some(tls) => match Box::pin(acceptor.accept_tls(tls, tcp)).await {
                             Ok(ws) => Ok(echo(ws, stopping).await),
                             Err(e) => Err(e),
                         },

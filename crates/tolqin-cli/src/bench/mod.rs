@@ -85,6 +85,10 @@ pub struct BenchArgs {
     /// With --idle: handshakes in flight at a time.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// With --idle: seconds to wait after the last handshake before reading the server's
+    /// memory.
+    #[arg(long, default_value_t = 1.0)]
+    pub settle: f64,
     /// Generator threads (each a single-threaded runtime with its share of the connections).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -182,7 +186,7 @@ fn run_idle(
         n,
         args.concurrency,
         args.server_pid,
-        Duration::from_secs(1),
+        Duration::from_secs_f64(args.settle.max(0.0)),
     )?;
     let per_conn = match (r.rss_before, r.rss_after) {
         (Some(b), Some(a)) if r.connections > 0 => {
@@ -292,6 +296,7 @@ struct Samples {
     at: Instant,
     server: Option<ProcStat>,
     own: Option<ProcStat>,
+    machine_busy: Option<f64>,
 }
 
 impl Samples {
@@ -300,6 +305,7 @@ impl Samples {
             at: Instant::now(),
             server: server_pid.and_then(|p| ProcStat::read(p).ok()),
             own: ProcStat::own().ok(),
+            machine_busy: proc_stat::machine_busy_secs().ok(),
         }
     }
 }
@@ -353,6 +359,19 @@ impl LoadReport {
             }
             _ => None,
         };
+        // Everything else the machine ran meanwhile, in percent of one core: a benchmark that
+        // shares its cores with other work measures the sharing too.
+        let others_cpu = match (before.machine_busy, after.machine_busy) {
+            (Some(b), Some(a)) => {
+                let ours = |x: Option<ProcStat>, y: Option<ProcStat>| match (x, y) {
+                    (Some(x), Some(y)) => y.cpu_secs - x.cpu_secs,
+                    _ => 0.0,
+                };
+                let busy = a - b - ours(before.own, after.own) - ours(before.server, after.server);
+                Some((busy / wall * 100.0).max(0.0))
+            }
+            _ => None,
+        };
         let kind = if plan.text { "text" } else { "binary" };
         let json = serde_json::json!({
             "mode": "load",
@@ -375,6 +394,7 @@ impl LoadReport {
             },
             "generator_cpu_percent": own_cpu,
             "generator_cpu_us_per_message": own_per_message,
+            "others_cpu_percent": others_cpu,
             "server": server.map(|(cpu, per, rss)| serde_json::json!({
                 "cpu_percent": cpu,
                 "cpu_us_per_message": per,
@@ -409,6 +429,11 @@ impl LoadReport {
             text += &format!(
                 "  generator CPU  {cpu:.0}% ({} thread(s)){per}{hint}\n",
                 plan.threads
+            );
+        }
+        if let Some(o) = others_cpu.filter(|o| *o >= 10.0) {
+            text += &format!(
+                "  other processes used {o:.0}% of a core meanwhile: the numbers include sharing\n"
             );
         }
         if let Some((cpu, per, rss)) = server {

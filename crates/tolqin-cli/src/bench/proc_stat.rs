@@ -56,6 +56,24 @@ impl ProcStat {
     }
 }
 
+/// CPU time used by every process on the machine (all CPUs: user, nice, system, irq, softirq,
+/// steal), in seconds, from the first line of `/proc/stat`.
+pub fn machine_busy_secs() -> io::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().ok_or_else(|| bad("/proc/stat"))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    if v.len() < 8 {
+        return Err(bad("/proc/stat"));
+    }
+    let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    Ok(busy as f64 / CLOCK_TICKS_PER_SEC)
+}
+
 fn bad(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
