@@ -50,6 +50,9 @@ struct ClientArgs {
     /// Keep serving after a client asked for /updateReports.
     #[arg(long)]
     keep_running: bool,
+    /// wss://: --tls-cert/--tls-key or --tls-self-signed.
+    #[command(flatten)]
+    tls: crate::tls_args::TlsArgs,
     #[command(flatten)]
     common: Common,
 }
@@ -119,18 +122,22 @@ pub fn run(args: ConformanceArgs) -> std::io::Result<()> {
             let total = fuzz::selected_cases(&selection)
                 .map_err(std::io::Error::other)?
                 .len();
+            // TLS first: a bad certificate or key fails before the port is taken; `tls` lives
+            // until the server stops (it removes a --tls-self-signed certificate file).
+            let tls = a.tls.server(&mut std::io::stdout().lock())?;
             let test = ClientTest {
                 selection,
                 report_dir: a.common.report.clone(),
                 keep_running: a.keep_running,
                 deflate_messages: a.common.deflate_messages,
+                tls: tls.as_ref().map(|t| t.tls.clone()),
             };
             let report = rt.block_on(async {
                 let listener = TcpListener::bind(a.listen).await?;
                 let addr = listener.local_addr()?;
                 {
                     let mut out = std::io::stdout().lock();
-                    writeln!(out, "listening on ws://{addr}")?;
+                    writeln!(out, "listening on {}://{addr}", a.tls.scheme())?;
                     out.flush()?;
                 }
                 let mut progress = Progress::new(total);

@@ -111,7 +111,13 @@ pub struct ClientTest {
     pub keep_running: bool,
     /// Messages per permessage-deflate case (sections 12 and 13); `None` for Autobahn's 1000.
     pub deflate_messages: Option<usize>,
+    /// Serve wss:// with this TLS configuration (clients connect with TLS first).
+    pub tls: Option<tolqin::tls::TlsServer>,
 }
+
+/// A transport the fuzzing server speaks over: plain TCP or TLS.
+trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for T {}
 
 /// The plan of `case`, with the number of compressed messages overridden if asked.
 fn plan_of(case: &Case, deflate_messages: Option<usize>) -> Plan {
@@ -394,8 +400,15 @@ pub async fn test_clients(
     let cases = selected_cases(&test.selection)?;
     let mut results: BTreeMap<String, Vec<CaseResult>> = BTreeMap::new();
     loop {
-        let (mut stream, _) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let mut stream: Box<dyn Transport> = match &test.tls {
+            None => Box::new(tcp),
+            Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+                Ok(Ok(tls_stream)) => Box::new(tls_stream),
+                _ => continue, // a failed TLS handshake is the client's problem, not a case
+            },
+        };
         let Ok(Some((request, leftover, raw))) =
             tokio::time::timeout(HANDSHAKE_TIMEOUT, read_request(&mut stream))
                 .await
@@ -513,7 +526,7 @@ fn command_plan(steps: Vec<Step>) -> Plan {
 
 type Head = (http::Request<()>, BytesMut, String);
 
-async fn read_request(stream: &mut TcpStream) -> Result<Option<Head>, Error> {
+async fn read_request<S: Transport + ?Sized>(stream: &mut S) -> Result<Option<Head>, Error> {
     let config = Config::default();
     let mut buf = BytesMut::with_capacity(4096);
     loop {

@@ -82,6 +82,7 @@ async fn tolqin_testee_client() {
     let base = format!("ws://{}", listener.local_addr().unwrap());
     let dir = std::env::temp_dir().join(format!("tolqin-conformance-it-{}", std::process::id()));
     let test = ClientTest {
+        tls: None,
         selection: Selection::new(CASES, ""),
         report_dir: Some(dir.clone()),
         keep_running: false,
