@@ -19,35 +19,59 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts pproxy (HTTP and SOCKS5 on one port, user alice, password secret).
+/// The two tests here each start a proxy on a port picked free a moment before; they take
+/// turns, so that they can't pick the same one.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Starts pproxy (HTTP and SOCKS5 on one port, user alice, password secret). `--auth -1`:
+/// check the credentials on every connection (pproxy otherwise trusts an IP for 30 days after
+/// one success). If the port was taken meanwhile, pproxy exits: try another.
 fn start_proxy(pproxy: &PathBuf) -> (Kill, u16) {
-    let port = free_port();
-    let child = Command::new(pproxy)
-        // --auth -1: check the credentials on every connection (pproxy otherwise trusts an IP
-        // for 30 days after one success).
-        .args([
-            "-l",
-            &format!("http+socks5://127.0.0.1:{port}#alice:secret"),
-            "--auth",
-            "-1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "pproxy did not start"
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Kill(
+            Command::new(pproxy)
+                .args([
+                    "-l",
+                    &format!("http+socks5://127.0.0.1:{port}#alice:secret"),
+                    "--auth",
+                    "-1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
         );
-        std::thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            && child.0.try_wait().unwrap().is_none()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "pproxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Whoever answered, it must be our pproxy, still running.
+        std::thread::sleep(Duration::from_millis(200));
+        if child.0.try_wait().unwrap().is_none() {
+            return (child, port);
+        }
     }
-    (Kill(child), port)
+    panic!("pproxy could not take a free port");
 }
 
-#[tokio::test]
-async fn through_http_connect_and_socks5_with_credentials() {
+#[test]
+fn through_http_connect_and_socks5_with_credentials() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(http_connect_and_socks5());
+}
+
+async fn http_connect_and_socks5() {
     let Some(pproxy) = pproxy() else { return };
     let (_proxy, port) = start_proxy(&pproxy);
     let server = echo(&["--threads", "1"]);
@@ -89,6 +113,7 @@ async fn through_http_connect_and_socks5_with_credentials() {
 
 #[test]
 fn environment_variables_choose_the_proxy_and_no_proxy_bypasses_it() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(pproxy) = pproxy() else { return };
     let (_proxy, port) = start_proxy(&pproxy);
     let server = echo(&["--threads", "1"]);
