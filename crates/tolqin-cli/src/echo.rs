@@ -1,6 +1,7 @@
 //! `tolqin echo`: the echo server that conformance runs and benchmarks drive.
 
 use std::io::Write;
+use std::pin::Pin;
 
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -45,29 +46,21 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
                 };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
-                let tls_server = tls_server.clone();
                 let stopping = stopping.clone();
-                tasks.spawn(async move {
-                    // The handshake's state is boxed, so that once it is done the task keeps only
-                    // the (much smaller) echo state: an idle connection's memory.
-                    let result = match &tls_server {
-                        None => match Box::pin(acceptor.accept(tcp)).await {
-                            Ok(ws) => Ok(echo(ws, stopping).await),
-                            Err(e) => Err(e),
-                        },
-                        Some(tls) => match Box::pin(acceptor.accept_tls(tls, tcp)).await {
-                            Ok(ws) => Ok(echo(ws, stopping).await),
-                            Err(e) => Err(e),
-                        },
-                    };
-                    match result {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        Err(e) => tracing::debug!(%peer, error = %e, "handshake failed"),
+                // Two task types, so that a plain connection's task is not as large as a TLS
+                // one's (the rustls state is kilobytes): the task's future is what an idle
+                // connection costs.
+                match &tls_server {
+                    None => {
+                        let fut = serve(Box::pin(async move { acceptor.accept(tcp).await }), stopping, peer);
+                        tasks.spawn(fut);
                     }
-                });
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        let fut = serve(Box::pin(async move { acceptor.accept_tls(&tls, tcp).await }), stopping, peer);
+                        tasks.spawn(fut);
+                    }
+                }
             }
             _ = &mut shutdown => break,
         }
@@ -82,35 +75,68 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Runs one connection: the handshake (boxed, so that once it is done the task keeps only the
+/// much smaller echo state), then the echo loop.
+///
+/// Written as a function returning an `async move` block rather than an `async fn`: an `async
+/// fn` keeps its arguments twice in its state (rust-lang/rust#62958), and this state is what
+/// every idle connection pays for.
+fn serve<S, H>(
+    handshake: Pin<Box<H>>,
+    stopping: CancellationToken,
+    peer: std::net::SocketAddr,
+) -> impl Future<Output = ()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    H: Future<Output = tolqin::Result<WebSocket<S>>>,
+{
+    async move {
+        // `let else`, not `match`: a matched `Result` would stay in the state beside the echo.
+        let ws = match handshake.await {
+            Ok(ws) => ws,
+            Err(e) => return tracing::debug!(%peer, error = %e, "handshake failed"),
+        };
+        if let Err(e) = echo(ws, stopping).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
 /// Echoes every message; replies to messages that arrived together go out in one write. When
 /// `stopping` fires, closes with 1001 after the echoes already queued and waits for the close
 /// handshake.
-async fn echo<S>(mut ws: WebSocket<S>, stopping: CancellationToken) -> tolqin::Result<()>
+/// (Not an `async fn`, for the reason given on [`serve`].)
+fn echo<S>(
+    mut ws: WebSocket<S>,
+    stopping: CancellationToken,
+) -> impl Future<Output = tolqin::Result<()>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let mut closing = false;
-    loop {
-        let received = tokio::select! {
-            received = ws.recv() => received,
-            () = stopping.cancelled(), if !closing => {
-                closing = true;
-                ws.close_with(CloseCode::GOING_AWAY, "server shutting down").await?;
-                continue;
+    async move {
+        let mut closing = false;
+        loop {
+            let received = tokio::select! {
+                received = ws.recv() => received,
+                () = stopping.cancelled(), if !closing => {
+                    closing = true;
+                    ws.close_with(CloseCode::GOING_AWAY, "server shutting down").await?;
+                    continue;
+                }
+            };
+            let Some(message) = received else {
+                return Ok(());
+            };
+            let message = message?;
+            if closing {
+                continue; // nothing may follow our close frame
             }
-        };
-        let Some(message) = received else {
-            return Ok(());
-        };
-        let message = message?;
-        if closing {
-            continue; // nothing may follow our close frame
+            ws.feed(message)?;
+            while let Some(message) = ws.try_recv_buffered() {
+                ws.feed(message?)?;
+            }
+            ws.flush().await?;
         }
-        ws.feed(message)?;
-        while let Some(message) = ws.try_recv_buffered() {
-            ws.feed(message?)?;
-        }
-        ws.flush().await?;
     }
 }
 
