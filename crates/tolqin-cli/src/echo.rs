@@ -1,6 +1,7 @@
 //! `tolqin echo`: the echo server that conformance runs and benchmarks drive.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::pin::Pin;
 
 use std::time::Duration;
@@ -52,13 +53,18 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
                 // connection costs.
                 match &tls_server {
                     None => {
-                        let fut = serve(Box::pin(async move { acceptor.accept(tcp).await }), stopping, peer);
-                        tasks.spawn(fut);
+                        let handshake = async move { logged(acceptor.accept(tcp).await, peer) };
+                        tasks.spawn(serve(Box::pin(handshake), stopping, |ws| {
+                            ws.get_ref().peer_addr().ok()
+                        }));
                     }
                     Some(tls) => {
                         let tls = tls.clone();
-                        let fut = serve(Box::pin(async move { acceptor.accept_tls(&tls, tcp).await }), stopping, peer);
-                        tasks.spawn(fut);
+                        let handshake =
+                            async move { logged(acceptor.accept_tls(&tls, tcp).await, peer) };
+                        tasks.spawn(serve(Box::pin(handshake), stopping, |ws| {
+                            ws.get_ref().get_ref().0.get_ref().peer_addr().ok()
+                        }));
                     }
                 }
             }
@@ -75,41 +81,63 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The handshake's outcome, its failure logged with the peer's address.
+fn logged<S>(result: tolqin::Result<WebSocket<S>>, peer: SocketAddr) -> Option<WebSocket<S>> {
+    result
+        .inspect_err(|e| tracing::debug!(%peer, error = %e, "handshake failed"))
+        .ok()
+}
+
 /// Runs one connection: the handshake (boxed, so that once it is done the task keeps only the
 /// much smaller echo state), then the echo loop.
 ///
-/// Written as a function returning an `async move` block rather than an `async fn`: an `async
-/// fn` keeps its arguments twice in its state (rust-lang/rust#62958), and this state is what
-/// every idle connection pays for.
+/// The task's state is what every idle connection costs (`tolqin bench --idle`), so it is kept
+/// small: the handshake is boxed and freed once done; this is a function returning an `async
+/// move` block rather than an `async fn`, which would keep its arguments twice
+/// (rust-lang/rust#62958); and the peer's address is not kept but asked of the socket
+/// (`peer_of`, a zero-sized closure) if there is an error to log.
+#[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
 fn serve<S, H>(
     handshake: Pin<Box<H>>,
     stopping: CancellationToken,
-    peer: std::net::SocketAddr,
+    peer_of: impl Fn(&WebSocket<S>) -> Option<SocketAddr>,
 ) -> impl Future<Output = ()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    H: Future<Output = tolqin::Result<WebSocket<S>>>,
+    H: Future<Output = Option<WebSocket<S>>>,
 {
     async move {
-        // `let else`, not `match`: a matched `Result` would stay in the state beside the echo.
-        let ws = match handshake.await {
-            Ok(ws) => ws,
-            Err(e) => return tracing::debug!(%peer, error = %e, "handshake failed"),
-        };
-        if let Err(e) = echo(ws, stopping).await {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
-        }
+        let Some(ws) = handshake.await else { return };
+        echo(ws, stopping, peer_of).await;
     }
 }
 
 /// Echoes every message; replies to messages that arrived together go out in one write. When
 /// `stopping` fires, closes with 1001 after the echoes already queued and waits for the close
-/// handshake.
-/// (Not an `async fn`, for the reason given on [`serve`].)
+/// handshake. (Not an `async fn`, for the reason given on [`serve`].)
+#[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
 fn echo<S>(
     mut ws: WebSocket<S>,
     stopping: CancellationToken,
-) -> impl Future<Output = tolqin::Result<()>>
+    peer_of: impl Fn(&WebSocket<S>) -> Option<SocketAddr>,
+) -> impl Future<Output = ()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    async move {
+        if let Err(e) = echo_loop(&mut ws, &stopping).await {
+            let peer = peer_of(&ws);
+            tracing::debug!(?peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// The loop of [`echo`].
+#[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+fn echo_loop<'a, S>(
+    ws: &'a mut WebSocket<S>,
+    stopping: &'a CancellationToken,
+) -> impl Future<Output = tolqin::Result<()>> + 'a
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

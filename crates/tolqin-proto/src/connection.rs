@@ -32,6 +32,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -232,17 +233,21 @@ impl OutFrame {
 const MAX_UNSENT_PONGS: usize = 32;
 
 /// The output queue, written in this order: the frame partly written (`current`), then every
-/// control frame (ping, pong), then the data frames. So a control frame waits for at most the
+/// control frame (ping, pong), then the data frames. A frame pushed when the queue is empty goes
+/// straight to `current`: the common case of one reply at a time never allocates a queue, and an
+/// idle connection keeps none. So a control frame waits for at most the
 /// one frame already on the wire, and a pong not yet started can still be replaced by a newer
 /// one (RFC 6455 5.5.3): past [`MAX_UNSENT_PONGS`], the oldest unsent pong is dropped, which
 /// bounds what a peer flooding pings without reading can make us queue.
 #[derive(Debug, Default)]
 struct Outgoing {
-    /// The frame partly written, and how many of its bytes are.
+    /// The frame partly written (or next to write), and how many of its bytes are written.
     current: Option<OutFrame>,
     offset: usize,
-    control: VecDeque<OutFrame>,
+    /// The frames not started: the first `controls` are control frames (ping, pong), the
+    /// rest data (one queue, not two: every idle connection pays for the fields).
     queue: VecDeque<OutFrame>,
+    controls: usize,
     /// Application payload bytes not yet written.
     buffered: usize,
     /// All bytes not yet written.
@@ -250,6 +255,12 @@ struct Outgoing {
 }
 
 impl OutFrame {
+    /// Ping or pong: the frames that go ahead of unstarted data (a close frame ends the data
+    /// and keeps its place; raw handshake bytes have no header).
+    fn is_control(&self) -> bool {
+        self.head_len > 0 && matches!(self.head[0] & 0x0f, 0x9 | 0xa)
+    }
+
     fn is_pong(&self) -> bool {
         self.head_len > 0 && self.head[0] & 0x0f == OpCode::Pong.bits()
     }
@@ -261,19 +272,30 @@ impl Outgoing {
         if frame.counted {
             self.buffered += frame.payload.len();
         }
+        if self.is_empty() {
+            self.current = Some(frame);
+            self.offset = 0;
+            return;
+        }
         if control {
-            if frame.is_pong()
-                && self.control.iter().filter(|f| f.is_pong()).count() >= MAX_UNSENT_PONGS
+            if self.offset == 0
+                && let Some(data) = self.current.take_if(|f| !f.is_control())
             {
+                // A data frame not yet started does not hold a control frame back.
+                self.queue.insert(self.controls, data);
+            }
+            let controls = self.queue.range(..self.controls);
+            if frame.is_pong() && controls.filter(|f| f.is_pong()).count() >= MAX_UNSENT_PONGS {
                 // RFC 6455 5.5.3 allows answering only the most recent pings: a peer that
                 // floods pings without reading gets its oldest unsent pongs dropped.
-                if let Some(at) = self.control.iter().position(OutFrame::is_pong) {
-                    if let Some(old) = self.control.remove(at) {
-                        self.pending -= old.len();
-                    }
+                let oldest = self.queue.iter().position(OutFrame::is_pong);
+                if let Some(old) = oldest.and_then(|at| self.queue.remove(at)) {
+                    self.pending -= old.len();
+                    self.controls -= 1;
                 }
             }
-            self.control.push_back(frame);
+            self.queue.insert(self.controls, frame);
+            self.controls += 1;
         } else {
             self.queue.push_back(frame);
         }
@@ -281,14 +303,11 @@ impl Outgoing {
 
     /// Every frame not fully written, in the order they go out.
     fn frames(&self) -> impl Iterator<Item = &OutFrame> {
-        self.current
-            .iter()
-            .chain(self.control.iter())
-            .chain(self.queue.iter())
+        self.current.iter().chain(self.queue.iter())
     }
 
     fn is_empty(&self) -> bool {
-        self.current.is_none() && self.control.is_empty() && self.queue.is_empty()
+        self.current.is_none() && self.queue.is_empty()
     }
 
     fn fill<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
@@ -329,7 +348,8 @@ impl Outgoing {
         self.pending -= n.min(self.pending);
         while n > 0 {
             if self.current.is_none() {
-                self.current = self.control.pop_front().or_else(|| self.queue.pop_front());
+                self.current = self.queue.pop_front();
+                self.controls = self.controls.saturating_sub(1);
                 self.offset = 0;
             }
             let Some(frame) = &self.current else { break };
@@ -359,7 +379,8 @@ impl Outgoing {
 pub struct Connection {
     role: Role,
     state: State,
-    config: Config,
+    /// Shared by the connections of one server or client: a connection costs a pointer.
+    config: Arc<Config>,
     rbuf: BytesMut,
     /// The frame whose header is parsed and whose payload is still arriving, and how many of
     /// its payload bytes are already unmasked.
@@ -367,16 +388,17 @@ pub struct Connection {
     assembler: Assembler,
     out: Outgoing,
     /// Reusable buffer the client masks outgoing payloads into.
-    mask_arena: BytesMut,
+    mask_arena: Option<Box<BytesMut>>,
     /// Reserved bits that negotiated extensions allow.
     allowed_rsv: u8,
     close_sent: bool,
-    close_received: Option<CloseFrame>,
+    /// Boxed: most connections never keep one for long, and every idle one pays for the field.
+    close_received: Option<Box<CloseFrame>>,
     failed: bool,
     client_handshake: Option<Box<ClientHandshake>>,
     awaiting_decision: bool,
-    protocol: Option<String>,
-    extensions: Vec<Extension>,
+    protocol: Option<Box<str>>,
+    extensions: Box<[Extension]>,
     /// The permessage-deflate codec, when negotiated.
     codec: Option<Box<Codec>>,
     /// The incoming message in progress is compressed (RSV1 on its first frame).
@@ -385,16 +407,16 @@ pub struct Connection {
 
 impl Connection {
     /// A connection whose opening handshake is already done: the state is `Open`.
-    pub fn new(role: Role, config: Config) -> Self {
+    pub fn new(role: Role, config: impl Into<Arc<Config>>) -> Self {
         Connection {
             role,
             state: State::Open,
-            config,
+            config: config.into(),
             rbuf: BytesMut::new(),
             current: None,
             assembler: Assembler::new(),
             out: Outgoing::default(),
-            mask_arena: BytesMut::new(),
+            mask_arena: None,
             allowed_rsv: 0,
             close_sent: false,
             close_received: None,
@@ -402,7 +424,7 @@ impl Connection {
             client_handshake: None,
             awaiting_decision: false,
             protocol: None,
-            extensions: Vec::new(),
+            extensions: Box::default(),
             codec: None,
             compressed_message: false,
         }
@@ -411,7 +433,11 @@ impl Connection {
     /// An open connection whose handshake was done elsewhere (for example by hyper),
     /// configured from the `101` response that was sent (server) or received (client): its
     /// subprotocol, its extensions and, if negotiated there, permessage-deflate.
-    pub fn from_response(role: Role, config: Config, response: &http::Response<()>) -> Self {
+    pub fn from_response(
+        role: Role,
+        config: impl Into<Arc<Config>>,
+        response: &http::Response<()>,
+    ) -> Self {
         let mut conn = Connection::new(role, config);
         conn.configure_from_response(response);
         conn
@@ -422,13 +448,14 @@ impl Connection {
             .headers()
             .get(http::header::SEC_WEBSOCKET_PROTOCOL)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .map(Box::from);
         self.extensions = handshake::parse_extensions(
             response
                 .headers()
                 .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
         )
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_boxed_slice();
         let deflate = self
             .extensions
             .iter()
@@ -439,7 +466,7 @@ impl Connection {
 
     /// A client connection that starts with the opening handshake: the request is queued in
     /// [`Connection::data_to_send`], and [`Event::Open`] comes once the response is verified.
-    pub fn client(handshake: ClientHandshake, config: Config) -> Self {
+    pub fn client(handshake: ClientHandshake, config: impl Into<Arc<Config>>) -> Self {
         let mut conn = Connection::new(Role::Client, config);
         conn.state = State::Connecting;
         let mut request = Vec::with_capacity(256);
@@ -451,7 +478,7 @@ impl Connection {
 
     /// A server connection that starts by reading the opening handshake request:
     /// [`Event::Request`] comes once a valid request arrived.
-    pub fn server(config: Config) -> Self {
+    pub fn server(config: impl Into<Arc<Config>>) -> Self {
         let mut conn = Connection::new(Role::Server, config);
         conn.state = State::Connecting;
         conn
@@ -469,6 +496,11 @@ impl Connection {
 
     /// The configuration.
     pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The configuration, shared: a connection created from it costs a pointer, not a copy.
+    pub fn shared_config(&self) -> &Arc<Config> {
         &self.config
     }
 
@@ -505,7 +537,7 @@ impl Connection {
 
     /// The peer's close frame, once received.
     pub fn close_received(&self) -> Option<&CloseFrame> {
-        self.close_received.as_ref()
+        self.close_received.as_deref()
     }
 
     /// How the connection ended (meaningful once `Closed`).
@@ -554,8 +586,8 @@ impl Connection {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
         }
-        if self.out.pending == 0 && self.mask_arena.capacity() > 0 {
-            self.mask_arena = BytesMut::new();
+        if self.out.pending == 0 {
+            self.mask_arena = None;
         }
     }
 
@@ -633,8 +665,8 @@ impl Connection {
         match verified {
             Ok((accepted, codec)) => {
                 self.rbuf.advance(n);
-                self.protocol = accepted.protocol;
-                self.extensions = accepted.extensions;
+                self.protocol = accepted.protocol.map(String::into_boxed_str);
+                self.extensions = accepted.extensions.into_boxed_slice();
                 self.set_codec(codec);
                 self.state = State::Open;
                 Some(Event::Open(Box::new(response)))
@@ -883,7 +915,7 @@ impl Connection {
             self.push_frame(OpCode::Close, echo, true, false, 0);
             self.close_sent = true;
         }
-        self.close_received = Some(frame.clone());
+        self.close_received = Some(Box::new(frame.clone()));
         self.state = State::Closed;
         self.rbuf = BytesMut::new();
         Event::Close(frame)
@@ -929,10 +961,13 @@ impl Connection {
             // RFC 6455 5.3: a fresh, unpredictable key for every frame.
             let key: [u8; 4] = rand::random();
             header.mask = Some(key);
-            self.mask_arena.reserve(payload.len());
-            self.mask_arena.extend_from_slice(&payload);
-            apply_mask(&mut self.mask_arena, key, 0);
-            self.mask_arena.split().freeze()
+            // Boxed and made on first use: servers never mask, and every idle connection
+            // would pay for the field.
+            let arena = self.mask_arena.get_or_insert_default();
+            arena.reserve(payload.len());
+            arena.extend_from_slice(&payload);
+            apply_mask(arena, key, 0);
+            arena.split().freeze()
         } else {
             payload
         };
@@ -1150,12 +1185,22 @@ impl Connection {
             // Nothing queued here: take the queue whole, a partly written frame included.
             self.out = out;
         } else {
-            debug_assert!(out.current.is_none(), "a source that writes nothing itself");
+            debug_assert_eq!(out.offset, 0, "a source that writes nothing itself");
+            // `current` was pushed first, into an empty queue: a control frame (ping, pong)
+            // when its opcode says so.
             let frames = out
-                .control
+                .current
                 .into_iter()
-                .map(|f| (f, true))
-                .chain(out.queue.into_iter().map(|f| (f, false)));
+                .map(|f| {
+                    let control = f.is_control();
+                    (f, control)
+                })
+                .chain(
+                    out.queue
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, f)| (f, i < out.controls)),
+                );
             for (frame, control) in frames {
                 if self.close_sent {
                     break;

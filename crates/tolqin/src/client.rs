@@ -251,8 +251,8 @@ impl Client {
                     return Ok(WebSocket::from_connection(
                         io,
                         conn,
-                        self.options.clone(),
-                        Some(self.uri.clone()),
+                        std::sync::Arc::new(self.options.clone()),
+                        Some(Box::new(self.uri.clone())),
                     ));
                 }
                 Some(Event::HandshakeFailed(err)) => {

@@ -41,9 +41,16 @@ pub enum Error {
     #[error("outgoing buffer over its limit of {0} bytes")]
     WriteBufferFull(usize),
     /// TLS failed: a certificate or key that cannot be used, a server certificate that does
-    /// not verify (expired, wrong host, unknown CA), or the TLS handshake.
+    /// not verify (expired, wrong host, unknown CA), or the TLS handshake. Boxed because it is
+    /// the largest variant, and every connection's state holds room for one `Error`.
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(Box<crate::tls::TlsError>),
+}
+
+impl From<crate::tls::TlsError> for Error {
+    fn from(e: crate::tls::TlsError) -> Self {
+        Error::Tls(Box::new(e))
+    }
 }
 
 /// `Result` with [`Error`].

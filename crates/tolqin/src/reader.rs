@@ -39,14 +39,27 @@ struct Keepalive {
     awaiting_pong: bool,
 }
 
+/// The close handshake's time limit.
+enum CloseTimer {
+    /// Not started: the timeout to run once our close frame is queued.
+    Armed(Duration),
+    /// Running.
+    Running(Pin<Box<Sleep>>),
+    /// The stream ended.
+    Done,
+}
+
 /// Read-side state of one connection.
 pub(crate) struct Reader {
     pub(crate) conn: Connection,
-    close_timeout: Duration,
-    keepalive: Option<Keepalive>,
-    close_deadline: Option<Pin<Box<Sleep>>>,
+    /// Boxed: most connections have no keepalive, and every idle one pays for the field.
+    keepalive: Option<Box<Keepalive>>,
+    /// The close timeout, then (once our close frame is queued) its running timer: one field,
+    /// not two, as every idle connection pays for the fields.
+    close_timer: CloseTimer,
     /// Error to report once the close frame is written and the transport closed.
-    error: Option<Error>,
+    /// Boxed, for the same reason.
+    error: Option<Box<Error>>,
     /// The stream has ended.
     pub(crate) done: bool,
     /// The slot this connection holds in its acceptor's connection limit.
@@ -55,15 +68,16 @@ pub(crate) struct Reader {
 
 impl Reader {
     pub(crate) fn new(conn: Connection, options: &Options) -> Self {
-        let keepalive = options.ping_interval.map(|period| Keepalive {
-            interval: tokio::time::interval_at(Instant::now() + period, period),
-            awaiting_pong: false,
+        let keepalive = options.ping_interval.map(|period| {
+            Box::new(Keepalive {
+                interval: tokio::time::interval_at(Instant::now() + period, period),
+                awaiting_pong: false,
+            })
         });
         Reader {
             conn,
-            close_timeout: options.close_timeout,
             keepalive,
-            close_deadline: None,
+            close_timer: CloseTimer::Armed(options.close_timeout),
             error: None,
             done: false,
             permit: None,
@@ -81,7 +95,7 @@ impl Reader {
             }
             Event::Error(e) => {
                 tracing::debug!(code = %e.close_code(), error = %e, "failing the connection");
-                self.error = Some(Error::Protocol(e));
+                self.error = Some(Box::new(Error::Protocol(e)));
             }
             Event::Close(frame) => tracing::trace!(code = %frame.code, "close frame received"),
             _ => {}
@@ -91,16 +105,16 @@ impl Reader {
 
     fn finish(&mut self) -> Poll<Option<Result<Message>>> {
         self.done = true;
-        self.close_deadline = None;
+        self.close_timer = CloseTimer::Done;
         self.keepalive = None;
         self.conn.shrink_read_buffer();
-        Poll::Ready(self.error.take().map(Err))
+        Poll::Ready(self.error.take().map(|e| Err(*e)))
     }
 
     fn fail_io(&mut self, e: io::Error) -> Poll<Option<Result<Message>>> {
         tracing::debug!(error = %e, "transport failed");
         self.conn.receive_eof();
-        self.error.get_or_insert(Error::Io(e));
+        self.error.get_or_insert(Box::new(Error::Io(e)));
         self.finish()
     }
 
@@ -129,7 +143,7 @@ impl Reader {
     {
         loop {
             if self.done {
-                return Poll::Ready(self.error.take().map(Err));
+                return Poll::Ready(self.error.take().map(|e| Err(*e)));
             }
             if !self.conn.close_sent() && replies.close_sent_elsewhere() {
                 self.conn.note_close_sent();
@@ -146,12 +160,14 @@ impl Reader {
                     return self.fail_io(e);
                 }
             }
-            if self.conn.close_sent() && self.close_deadline.is_none() {
-                self.close_deadline = Some(Box::pin(tokio::time::sleep_until(
-                    Instant::now() + self.close_timeout,
+            if self.conn.close_sent()
+                && let CloseTimer::Armed(timeout) = self.close_timer
+            {
+                self.close_timer = CloseTimer::Running(Box::pin(tokio::time::sleep_until(
+                    Instant::now() + timeout,
                 )));
             }
-            if let Some(deadline) = &mut self.close_deadline {
+            if let CloseTimer::Running(deadline) = &mut self.close_timer {
                 if deadline.as_mut().poll(cx).is_ready() {
                     tracing::debug!("close handshake timed out; dropping the connection");
                     self.conn.receive_eof();
@@ -190,7 +206,7 @@ impl Reader {
                             "no pong before the next keepalive ping; dropping the connection"
                         );
                         self.conn.receive_eof();
-                        self.error = Some(Error::KeepaliveTimeout);
+                        self.error = Some(Box::new(Error::KeepaliveTimeout));
                         let _ = replies.poll_shutdown(io, cx);
                         return self.finish();
                     }

@@ -98,7 +98,10 @@ enum OriginPolicy {
 /// ```
 #[derive(Clone, Default)]
 pub struct Acceptor {
-    options: Options,
+    /// Shared by every accepted connection, as is `protocol` (a copy of `options.protocol`;
+    /// both defaults are `Options::default()`'s): a connection holds pointers, not copies.
+    options: Arc<Options>,
+    protocol: Arc<tolqin_proto::Config>,
     origins: OriginPolicy,
     protocols: Vec<String>,
     auth: Option<Arc<AuthHook>>,
@@ -159,7 +162,8 @@ impl Acceptor {
 
     /// Sets the options of accepted connections.
     pub fn options(mut self, options: Options) -> Self {
-        self.options = options;
+        self.protocol = Arc::new(options.protocol.clone());
+        self.options = Arc::new(options);
         self
     }
 
@@ -360,7 +364,7 @@ impl Acceptor {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut conn = Connection::server(self.options.protocol.clone());
+        let mut conn = Connection::server(self.protocol.clone());
         loop {
             match conn.next_event() {
                 Some(Event::Request(upgrade)) => {

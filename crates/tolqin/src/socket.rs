@@ -3,6 +3,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -42,8 +43,10 @@ pub enum ReadyState {
 pub struct WebSocket<S> {
     pub(crate) io: S,
     pub(crate) reader: Reader,
-    pub(crate) options: Options,
-    url: Option<http::Uri>,
+    /// Shared with the acceptor or client that made the connection.
+    pub(crate) options: Arc<Options>,
+    /// Boxed: only clients have one, and every server connection would pay for the field.
+    url: Option<Box<http::Uri>>,
     /// Gather buffer (for TLS) and the write timeout.
     pub(crate) writer: WriteState,
 }
@@ -85,7 +88,7 @@ where
     /// Wraps a transport whose opening handshake is already done (for example a hyper upgrade).
     pub fn from_raw(io: S, role: Role, options: Options) -> Self {
         let conn = Connection::new(role, options.protocol.clone());
-        Self::from_connection(io, conn, options, None)
+        Self::from_connection(io, conn, Arc::new(options), None)
     }
 
     /// Wraps a transport whose opening handshake another HTTP server completed with
@@ -93,7 +96,7 @@ where
     /// permessage-deflate are taken from it.
     pub fn from_upgraded(io: S, response: &http::Response<()>, options: Options) -> Self {
         let conn = Connection::from_response(Role::Server, options.protocol.clone(), response);
-        Self::from_connection(io, conn, options, None)
+        Self::from_connection(io, conn, Arc::new(options), None)
     }
 
     /// Wraps a transport and a protocol core that is already open (after [`crate::accept`] or
@@ -101,8 +104,8 @@ where
     pub(crate) fn from_connection(
         io: S,
         conn: Connection,
-        options: Options,
-        url: Option<http::Uri>,
+        options: Arc<Options>,
+        url: Option<Box<http::Uri>>,
     ) -> Self {
         WebSocket {
             io,
@@ -149,7 +152,7 @@ where
 
     /// The URL this client connected to (the browser's `url`); `None` on a server.
     pub fn url(&self) -> Option<&http::Uri> {
-        self.url.as_ref()
+        self.url.as_deref()
     }
 
     /// This end's role.

@@ -129,7 +129,7 @@ where
             ..
         } = self;
         let (read_io, write_io) = split_io(io);
-        let mut conn = Connection::new(reader.conn.role(), options.protocol.clone());
+        let mut conn = Connection::new(reader.conn.role(), reader.conn.shared_config().clone());
         conn.take_output(&mut reader.conn);
         let shared = Arc::new(Shared {
             close_sent: AtomicBool::new(conn.close_sent()),

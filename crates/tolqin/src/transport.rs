@@ -82,9 +82,6 @@ pub(crate) fn poll_write_all<W: AsyncWrite + Unpin>(
         }
         conn.advance_written(written);
     }
-    if gather.capacity() > MAX_GATHER {
-        *gather = Vec::new();
-    }
     Pin::new(io).poll_flush(cx)
 }
 
@@ -92,7 +89,10 @@ pub(crate) fn poll_write_all<W: AsyncWrite + Unpin>(
 /// stopped reading.
 #[derive(Debug)]
 pub(crate) struct WriteState {
-    gather: Vec<u8>,
+    /// Only for transports without vectored writes, and only while output is pending: boxed,
+    /// and freed once everything is written, so an idle connection holds none.
+    #[allow(clippy::box_collection, reason = "8 bytes in every connection instead of 24")]
+    gather: Option<Box<Vec<u8>>>,
     timeout: Duration,
     /// Running while queued output makes no progress.
     stall: Option<Pin<Box<Sleep>>>,
@@ -101,7 +101,7 @@ pub(crate) struct WriteState {
 impl WriteState {
     pub(crate) fn new(timeout: Duration) -> Self {
         WriteState {
-            gather: Vec::new(),
+            gather: None,
             timeout,
             stall: None,
         }
@@ -117,7 +117,16 @@ impl WriteState {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         let before = conn.pending_bytes();
-        let result = poll_write_all(io, conn, &mut self.gather, cx);
+        let result = if io.is_write_vectored() {
+            poll_write_all(io, conn, &mut Vec::new(), cx)
+        } else {
+            let gather = self.gather.get_or_insert_default();
+            let result = poll_write_all(io, conn, gather, cx);
+            if gather.is_empty() {
+                self.gather = None;
+            }
+            result
+        };
         if result.is_ready() || conn.pending_bytes() < before {
             self.stall = None;
         }

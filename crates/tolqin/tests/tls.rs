@@ -111,7 +111,7 @@ async fn connect_with(
 
 fn tls_error(result: tolqin::Result<impl std::fmt::Debug>) -> TlsError {
     match result {
-        Err(Error::Tls(e)) => e,
+        Err(Error::Tls(e)) => *e,
         other => panic!("expected a TLS error, got {other:?}"),
     }
 }

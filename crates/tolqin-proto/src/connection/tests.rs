@@ -436,6 +436,33 @@ fn buffered_amount_is_exact() {
 }
 
 #[test]
+fn one_frame_at_a_time_allocates_no_queue() {
+    // An echo server's connection queues one reply at a time: it must not keep queue memory
+    // (what every idle connection would pay for), and a ping answered meanwhile still goes
+    // ahead of an unstarted reply.
+    let mut conn = server();
+    for _ in 0..3 {
+        conn.send_text("hello").unwrap();
+        let mut slices = [IoSlice::new(&[]); 4];
+        let n = conn.io_slices(&mut slices);
+        let written: usize = slices[..n].iter().map(|s| s.len()).sum();
+        conn.advance_written(written);
+    }
+    assert!(!conn.wants_write());
+    assert_eq!(conn.out.queue.capacity(), 0);
+
+    conn.send_text("reply").unwrap();
+    let events = feed(&mut conn, &client_frame(0x9, b"p"));
+    assert!(events.iter().any(|e| matches!(e, Event::Ping(_))));
+    let mut slices = [IoSlice::new(&[]); 4];
+    let n = conn.io_slices(&mut slices);
+    assert_eq!(&slices[0][..], &[0x8a, 0x01][..], "the pong first");
+    assert_eq!(&slices[1][..], b"p");
+    assert_eq!(&slices[2][..], &[0x81, 0x05][..]);
+    assert_eq!(n, 4);
+}
+
+#[test]
 fn eof_without_close_is_1006_unclean() {
     let mut conn = server();
     feed(&mut conn, &frame(false, 0, 0x1, b"par", Some(KEY)));

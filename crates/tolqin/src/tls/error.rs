@@ -178,7 +178,7 @@ pub(crate) fn handshake_error(err: io::Error, peer: &str) -> crate::Error {
         },
         _ => TlsError::Handshake { peer: host, source },
     };
-    crate::Error::Tls(e)
+    crate::Error::Tls(Box::new(e))
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch (proleptic Gregorian calendar).
