@@ -196,6 +196,8 @@ fuzz_target!(|plan: Plan| {
         .map(|d| {
             DeflateConfig::default()
                 .with_level(u32::from(d.level % 10))
+                // The rest of the byte: memory levels 1-9.
+                .with_mem_level(1 + (d.level / 10) % 9)
                 .with_threshold(usize::from(d.threshold))
         })
         .unwrap_or_else(DeflateConfig::disabled);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tolqin::proto::deflate::DeflateConfig;
 use tolqin::{Acceptor, Options};
 
 /// Limits and timeouts of a server.
@@ -42,6 +43,21 @@ pub struct LimitArgs {
     /// Most bytes queued for one connection before sending fails.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_write_buffer: usize,
+    /// permessage-deflate compression level, 0 (none) to 9 (best): CPU for ratio.
+    #[arg(
+        long,
+        default_value_t = DeflateConfig::default().level,
+        value_parser = clap::value_parser!(u32).range(0..=9),
+    )]
+    pub deflate_level: u32,
+    /// permessage-deflate memory level of the compressor, 1 to 9: a lower level holds less
+    /// memory per connection (111 KiB less at 1 than at 8) for a slightly worse ratio and speed.
+    #[arg(
+        long,
+        default_value_t = DeflateConfig::default().mem_level,
+        value_parser = clap::value_parser!(u8).range(1..=9),
+    )]
+    pub deflate_mem_level: u8,
 }
 
 impl LimitArgs {
@@ -53,7 +69,11 @@ impl LimitArgs {
             .with_max_fragments(self.max_fragments)
             .with_max_header_block(self.max_header_block)
             .with_max_headers(self.max_headers);
-        protocol.deflate.enabled = deflate;
+        protocol.deflate = protocol
+            .deflate
+            .with_enabled(deflate)
+            .with_level(self.deflate_level)
+            .with_mem_level(self.deflate_mem_level);
         Options::default()
             .with_protocol(protocol)
             .with_handshake_timeout(Duration::from_secs_f64(self.handshake_timeout))
@@ -70,6 +90,38 @@ impl LimitArgs {
             acceptor.max_connections(self.max_connections)
         } else {
             acceptor
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        limits: LimitArgs,
+    }
+
+    fn deflate(args: &[&str]) -> Result<DeflateConfig, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("tolqin").chain(args.iter().copied()))?;
+        Ok(cli.limits.options(true).protocol.deflate)
+    }
+
+    #[test]
+    fn deflate_flags_default_to_the_library_and_reach_the_config() {
+        assert_eq!(deflate(&[]).unwrap(), DeflateConfig::default());
+        let config = deflate(&["--deflate-level", "1", "--deflate-mem-level", "4"]).unwrap();
+        assert_eq!((config.level, config.mem_level), (1, 4));
+        for bad in [
+            &["--deflate-level", "10"][..],
+            &["--deflate-mem-level", "0"],
+            &["--deflate-mem-level", "10"],
+        ] {
+            assert!(deflate(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -273,28 +273,111 @@ fn rfc7692_7_2_3_3_to_5_other_block_forms() {
     }
 }
 
+/// Chat-like JSON: less regular than a repeated sentence, so that small memory levels (many
+/// short blocks) are exercised on data they compress less well.
+fn json_lines(len: usize) -> Vec<u8> {
+    let words = [
+        "hello", "world", "tolqin", "deflate", "window", "the", "a", "message",
+    ];
+    let mut seed = 0x2545_f491_u32;
+    let mut out = Vec::with_capacity(len + 100);
+    for id in 0.. {
+        if out.len() >= len {
+            break;
+        }
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let (user, w1, w2) = (
+            seed >> 24,
+            (seed >> 8) as usize % 8,
+            (seed >> 16) as usize % 8,
+        );
+        out.extend_from_slice(
+            format!(
+                r#"{{"id":{id},"user":"u{user}","content":"{} {} {id}"}}"#,
+                words[w1], words[w2]
+            )
+            .as_bytes(),
+        );
+    }
+    out.truncate(len);
+    out
+}
+
 #[test]
-fn rfc7692_7_2_roundtrip_every_window_and_takeover() {
-    let text: Vec<u8> = (0..20_000)
+fn rfc7692_7_2_roundtrip_every_mem_level_window_takeover_and_direction() {
+    let repeated: Vec<u8> = (0..20_000)
         .map(|i| b"the quick brown fox jumps over the lazy dog "[i % 44])
         .collect();
-    for bits in 8..=15u8 {
-        for nct in [false, true] {
-            let p = params(nct, nct, bits, bits);
-            let mut server = codec(Role::Server, p);
-            let mut client = codec(Role::Client, p);
-            for _ in 0..3 {
-                match server.compress(&text) {
-                    Some(compressed) => {
-                        assert!(bits >= 9, "an 8-bit window is never used to compress");
-                        assert!(compressed.len() < text.len() / 4);
-                        assert_eq!(inflate_all(&mut client, &[&compressed]).unwrap(), text);
+    let json = json_lines(20_000);
+    for mem_level in 1..=9u8 {
+        let config = DeflateConfig::default()
+            .with_threshold(0)
+            .with_mem_level(mem_level);
+        for bits in 8..=15u8 {
+            for nct in [false, true] {
+                let p = params(nct, nct, bits, bits);
+                for (sender, receiver) in
+                    [(Role::Server, Role::Client), (Role::Client, Role::Server)]
+                {
+                    let mut tx = Codec::new(sender, p, &config);
+                    let mut rx = Codec::new(receiver, p, &config);
+                    let case = format!("mem {mem_level}, bits {bits}, nct {nct}, {sender:?} sends");
+                    for text in [&repeated, &json, &repeated] {
+                        match tx.compress(text) {
+                            Some(compressed) => {
+                                assert!(bits >= 9, "{case}: an 8-bit window is never used");
+                                assert!(compressed.len() < text.len() / 2, "{case}");
+                                assert_eq!(inflate_all(&mut rx, &[&compressed]).unwrap(), *text);
+                            }
+                            None => assert_eq!(bits, 8, "{case}"),
+                        }
                     }
-                    None => assert_eq!(bits, 8),
+                    if bits >= 9 {
+                        let compressed = tx.compress(&repeated).unwrap();
+                        assert!(compressed.len() < repeated.len() / 4, "{case}");
+                    }
                 }
             }
         }
     }
+}
+
+#[test]
+fn mem_level_defaults_to_8_and_is_clamped_to_1_to_9() {
+    assert_eq!(DeflateConfig::default().mem_level, 8);
+    for (asked, got) in [(0, 1), (1, 1), (4, 4), (9, 9), (10, 9), (255, 9)] {
+        assert_eq!(
+            DeflateConfig::default().with_mem_level(asked).mem_level,
+            got,
+            "{asked}"
+        );
+    }
+    // Set directly, out of range: the codec clamps it rather than failing in zlib.
+    for mem_level in [0, 10, 255] {
+        let mut config = DeflateConfig::default().with_threshold(0);
+        config.mem_level = mem_level;
+        let mut tx = Codec::new(Role::Server, params(false, false, 15, 15), &config);
+        let mut rx = Codec::new(Role::Client, params(false, false, 15, 15), &config);
+        let compressed = tx.compress(b"Hello, Hello, Hello").unwrap();
+        assert_eq!(
+            inflate_all(&mut rx, &[&compressed]).unwrap(),
+            b"Hello, Hello, Hello"
+        );
+    }
+}
+
+#[test]
+fn lower_mem_level_compresses_varied_data_less_well() {
+    // The trade the setting documents: fewer pending symbols, shorter blocks, more headers.
+    let json = json_lines(64 << 10);
+    let size = |mem_level| {
+        let config = DeflateConfig::default().with_mem_level(mem_level);
+        Codec::new(Role::Server, params(false, false, 15, 15), &config)
+            .compress(&json)
+            .unwrap()
+            .len()
+    };
+    assert!(size(1) > size(8), "{} <= {}", size(1), size(8));
 }
 
 #[test]
