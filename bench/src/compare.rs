@@ -5,6 +5,11 @@
 //! CPU 0, wait for its `listening on` line, run `tolqin bench` pinned to CPU 1 with
 //! `--server-pid`, read its JSON, kill the server. Then medians, min-max and ratios go to
 //! `results/compare.json`, a Markdown report and an SVG bar chart.
+//!
+//! The compression workloads (D1-D4) run each server that can switch permessage-deflate
+//! (tolqin and Node ws) twice, as two rows: `NAME/deflate` (the generator offers it, the server
+//! accepts it with the same settings in both) and `NAME/plain` (no offer, the server's deflate
+//! off). The deflate row over the plain row is the cost of compression.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -19,7 +24,8 @@ use crate::report;
 /// Options of `tolqin-bench compare`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CompareArgs {
-    /// Smoke pass: one repetition of about a second per workload, 500 idle connections.
+    /// Smoke pass: one repetition of about a second per workload, 500 idle connections (100
+    /// for D4); of the compression workloads only D2 and D4, unless selected.
     #[arg(long)]
     pub quick: bool,
     /// Repetitions (default: 3, or 1 with --quick).
@@ -35,8 +41,8 @@ pub struct CompareArgs {
     /// Only these servers (comma-separated names; default: all available).
     #[arg(long, value_delimiter = ',')]
     pub servers: Vec<String>,
-    /// Only these workloads (comma-separated, e.g. W1,W3,C1).
-    #[arg(long, value_delimiter = ',')]
+    /// Only these workloads (comma-separated, e.g. W1,W3,C1 or D1,D2,D3,D4).
+    #[arg(long, alias = "only", value_delimiter = ',')]
     pub workloads: Vec<String>,
     /// A note on the conditions of the run, printed with the results.
     #[arg(long)]
@@ -52,6 +58,38 @@ pub struct Server {
     pub cpus: &'static str,
     /// Workloads it runs (None: all server workloads).
     pub only: Option<&'static [&'static str]>,
+    /// How to turn permessage-deflate on and off (None: it cannot; the compression workloads
+    /// skip it).
+    pub deflate: Option<DeflateSwitch>,
+}
+
+/// The arguments that make a server accept permessage-deflate, or decline it.
+#[derive(Clone, Copy)]
+pub struct DeflateSwitch {
+    pub on: &'static [&'static str],
+    pub off: &'static [&'static str],
+}
+
+/// How a run treats permessage-deflate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The server as it starts by default; the generator offers no extension.
+    Default,
+    /// The generator offers permessage-deflate and the server accepts it.
+    Deflate,
+    /// The server's deflate off and no offer: plain framing, for comparison.
+    Plain,
+}
+
+impl Mode {
+    /// The row name of `server` in this mode.
+    fn row(self, server: &str) -> String {
+        match self {
+            Mode::Default => server.to_owned(),
+            Mode::Deflate => format!("{server}/deflate"),
+            Mode::Plain => format!("{server}/plain"),
+        }
+    }
 }
 
 /// A server-side workload: the arguments of `tolqin bench`.
@@ -59,6 +97,9 @@ pub struct Workload {
     pub id: &'static str,
     pub title: &'static str,
     pub args: Vec<String>,
+    /// `[Default]` for the framing workloads; `[Deflate, Plain]` for the compression ones,
+    /// which run only the servers with a [`DeflateSwitch`].
+    pub modes: &'static [Mode],
 }
 
 /// Paths of the binaries and files the run uses.
@@ -81,14 +122,19 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let duration = args.duration.unwrap_or(if args.quick { 1.0 } else { 5.0 });
     let warmup = if args.quick { 0.3 } else { 1.0 };
     let idle = if args.quick { 500 } else { 10_000 };
+    let deflate_idle = if args.quick { 100 } else { 1_000 };
 
     let mut servers = servers(&env);
     if !args.servers.is_empty() {
         servers.retain(|s| args.servers.iter().any(|n| n == s.name));
     }
-    let workloads: Vec<Workload> = workloads(duration, warmup, idle)
+    let workloads: Vec<Workload> = workloads(duration, warmup, idle, deflate_idle)
         .into_iter()
-        .filter(|w| args.workloads.is_empty() || args.workloads.iter().any(|n| n == w.id))
+        .filter(|w| match args.workloads.is_empty() {
+            // The smoke pass skips D1 and D3: they differ from D2 in message size alone.
+            true => !(args.quick && ["D1", "D3"].contains(&w.id)),
+            false => args.workloads.iter().any(|n| n == w.id),
+        })
         .collect();
     let client_workloads: Vec<&str> = ["C1", "C2", "C3"]
         .into_iter()
@@ -98,8 +144,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let machine = machine(&env.root);
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!(
-        "compare: {} servers x {} workloads (+{} client) x {reps} repetitions, {duration} s each; \
-         pinning {}",
+        "compare: up to {} servers x {} workloads (+{} client) x {reps} repetitions, {duration} s \
+         each; pinning {}",
         servers.len(),
         workloads.len(),
         client_workloads.len(),
@@ -113,32 +159,32 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let mut runs: Vec<Value> = Vec::new();
     for rep in 0..reps {
         for w in &workloads {
-            let refs: Vec<&Server> = servers.iter().collect();
-            let order: Vec<&Server> = rotate(&refs, rep)
-                .into_iter()
+            let pairs: Vec<(&Server, Mode)> = servers
+                .iter()
                 .filter(|s| s.only.is_none_or(|o| o.contains(&w.id)))
+                .filter(|s| w.modes == [Mode::Default] || s.deflate.is_some())
+                .flat_map(|s| w.modes.iter().map(move |m| (s, *m)))
                 .collect();
-            for s in order {
-                let outcome = run_one(&env, s, w, duration + warmup);
+            for (s, mode) in rotate(&pairs, rep) {
+                let row = mode.row(s.name);
+                let outcome = run_one(&env, s, w, mode, duration + warmup);
                 let value = match outcome {
                     Ok(v) => {
                         eprintln!(
                             "  rep {} {} {:18} {}",
                             rep + 1,
                             w.id,
-                            s.name,
+                            row,
                             report::brief(w.id, &v)
                         );
                         v
                     }
                     Err(e) => {
-                        eprintln!("  rep {} {} {:18} FAILED: {e:#}", rep + 1, w.id, s.name);
+                        eprintln!("  rep {} {} {:18} FAILED: {e:#}", rep + 1, w.id, row);
                         json!({ "error": format!("{e:#}") })
                     }
                 };
-                runs.push(
-                    json!({ "workload": w.id, "server": s.name, "rep": rep, "result": value }),
-                );
+                runs.push(json!({ "workload": w.id, "server": row, "rep": rep, "result": value }));
             }
         }
         for c in &client_workloads {
@@ -169,14 +215,26 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         "duration_secs": duration,
         "warmup_secs": warmup,
         "idle_connections": idle,
+        "deflate_idle_connections": deflate_idle,
         "pinned": env.pin,
         "machine": machine,
         "loadavg_before": load_before.trim(),
         "loadavg_after": load_after.trim(),
         "note": args.note,
         "elapsed_secs": started.elapsed().as_secs_f64(),
-        "workloads": workloads.iter().map(|w| json!({"id": w.id, "title": w.title, "args": w.args})).collect::<Vec<_>>(),
-        "servers": servers.iter().map(|s| json!({"name": s.name, "argv": s.argv, "cpus": s.cpus})).collect::<Vec<_>>(),
+        "workloads": workloads.iter().map(|w| json!({
+            "id": w.id,
+            "title": w.title,
+            "args": w.args,
+            "modes": w.modes.iter().map(|m| format!("{m:?}").to_lowercase()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "servers": servers.iter().map(|s| json!({
+            "name": s.name,
+            "argv": s.argv,
+            "cpus": s.cpus,
+            "deflate_on": s.deflate.map(|d| d.on),
+            "deflate_off": s.deflate.map(|d| d.off),
+        })).collect::<Vec<_>>(),
         "summary": summary,
         "runs": runs,
     });
@@ -368,24 +426,32 @@ fn servers(env: &Env) -> Vec<Server> {
             ],
             cpus: "0",
             only: None,
+            // `tolqin echo` accepts permessage-deflate by default.
+            deflate: Some(DeflateSwitch {
+                on: &[],
+                off: &["--no-deflate"],
+            }),
         },
         Server {
             name: "fastwebsockets",
             argv: vec![own.clone(), "serve-fastwebsockets".into()],
             cpus: "0",
             only: None,
+            deflate: None,
         },
         Server {
             name: "tokio-tungstenite",
             argv: vec![own.clone(), "serve-tungstenite".into()],
             cpus: "0",
             only: None,
+            deflate: None,
         },
         Server {
             name: "raw-tcp",
             argv: vec![own.clone(), "serve-raw".into()],
             cpus: "0",
             only: None,
+            deflate: None,
         },
     ];
     let node_dir = env.root.join("bench/node");
@@ -398,6 +464,11 @@ fn servers(env: &Env) -> Vec<Server> {
             ],
             cpus: "0",
             only: None,
+            // echo_server.js has deflate off unless asked, then uses tolqin's settings.
+            deflate: Some(DeflateSwitch {
+                on: &["--deflate"],
+                off: &[],
+            }),
         });
     } else {
         eprintln!("compare: skipping node-ws (run `npm ci --prefix bench/node` to install it)");
@@ -408,11 +479,12 @@ fn servers(env: &Env) -> Vec<Server> {
         argv: vec![tolqin, "echo".into(), "--threads".into(), "2".into()],
         cpus: "0,1",
         only: Some(&["W1", "W2", "W6"]),
+        deflate: None,
     });
     v
 }
 
-fn workloads(duration: f64, warmup: f64, idle: usize) -> Vec<Workload> {
+fn workloads(duration: f64, warmup: f64, idle: usize, deflate_idle: usize) -> Vec<Workload> {
     let timing = |mut a: Vec<String>| {
         a.extend([
             "--duration".into(),
@@ -428,21 +500,25 @@ fn workloads(duration: f64, warmup: f64, idle: usize) -> Vec<Workload> {
             id: "W1",
             title: "100 connections x 20 B text",
             args: timing(s("--connections 100 --size 20 --text")),
+            modes: &[Mode::Default],
         },
         Workload {
             id: "W2",
             title: "10 connections x 16 KiB binary",
             args: timing(s("--connections 10 --size 16384 --binary")),
+            modes: &[Mode::Default],
         },
         Workload {
             id: "W3",
             title: "1 connection x 1 MiB binary",
             args: timing(s("--connections 1 --size 1048576 --binary")),
+            modes: &[Mode::Default],
         },
         Workload {
             id: "W4",
             title: "1 connection x 20 B: round-trip latency",
             args: timing(s("--connections 1 --size 20 --text")),
+            modes: &[Mode::Default],
         },
         Workload {
             id: "W5",
@@ -453,11 +529,55 @@ fn workloads(duration: f64, warmup: f64, idle: usize) -> Vec<Workload> {
                 "--settle".into(),
                 if idle < 10_000 { "0.3" } else { "1" }.into(),
             ],
+            modes: &[Mode::Default],
+        },
+        // Compression: JSON-like messages (a ring of distinct ones, see `tolqin bench
+        // --payload json`), 10 connections each with one message in flight, with and
+        // without permessage-deflate. 20 B is under the 32 B threshold of both servers: D1
+        // measures what negotiating deflate costs when nothing is compressed.
+        Workload {
+            id: "D1",
+            title: "10 connections x 20 B JSON text, deflate vs plain",
+            args: timing(s("--connections 10 --size 20 --text --payload json")),
+            modes: &[Mode::Deflate, Mode::Plain],
+        },
+        Workload {
+            id: "D2",
+            title: "10 connections x 1 KiB JSON text, deflate vs plain",
+            args: timing(s("--connections 10 --size 1024 --text --payload json")),
+            modes: &[Mode::Deflate, Mode::Plain],
+        },
+        Workload {
+            id: "D3",
+            title: "10 connections x 64 KiB JSON text, deflate vs plain",
+            args: timing(s("--connections 10 --size 65536 --text --payload json")),
+            modes: &[Mode::Deflate, Mode::Plain],
+        },
+        // Memory: each connection echoes one 16 KiB JSON message, then stays idle; the
+        // server's RSS growth per connection is what a used connection keeps (with deflate,
+        // its compressor: both servers keep context takeover, so it is not freed).
+        Workload {
+            id: "D4",
+            title: "memory per connection after one 16 KiB JSON echo, deflate vs plain",
+            args: vec![
+                "--idle".into(),
+                deflate_idle.to_string(),
+                "--idle-echo".into(),
+                "--size".into(),
+                "16384".into(),
+                "--text".into(),
+                "--payload".into(),
+                "json".into(),
+                "--settle".into(),
+                if deflate_idle < 1_000 { "0.3" } else { "1" }.into(),
+            ],
+            modes: &[Mode::Deflate, Mode::Plain],
         },
         Workload {
             id: "W6",
             title: "100 connections x 20 B text, 16 in flight",
             args: timing(s("--connections 100 --size 20 --text --inflight 16")),
+            modes: &[Mode::Default],
         },
     ]
 }
@@ -558,12 +678,27 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn run_one(env: &Env, s: &Server, w: &Workload, secs: f64) -> anyhow::Result<Value> {
-    let (server, url) = start(env, s)?;
+fn run_one(env: &Env, s: &Server, w: &Workload, mode: Mode, secs: f64) -> anyhow::Result<Value> {
+    let switch = match (mode, s.deflate) {
+        (Mode::Default, _) => &[][..],
+        (Mode::Deflate, Some(d)) => d.on,
+        (Mode::Plain, Some(d)) => d.off,
+        (_, None) => bail!("{} cannot switch permessage-deflate", s.name),
+    };
+    let mut server_argv = s.argv.clone();
+    server_argv.extend(switch.iter().map(|a| a.to_string()));
+    let server = Server {
+        argv: server_argv,
+        ..*s
+    };
+    let (server, url) = start(env, &server)?;
     // Let the server settle (node's JIT, page faults of a fresh process) before measuring.
     std::thread::sleep(env.settle);
     let mut argv = vec![env.tolqin.display().to_string(), "bench".into(), url];
     argv.extend(w.args.iter().cloned());
+    if mode == Mode::Deflate {
+        argv.push("--deflate".into());
+    }
     argv.extend([
         "--json".into(),
         "--server-pid".into(),
@@ -573,6 +708,16 @@ fn run_one(env: &Env, s: &Server, w: &Workload, secs: f64) -> anyhow::Result<Val
     let out = run_bounded(cmd, Duration::from_secs_f64(secs + 60.0))?;
     drop(server);
     let v: Value = serde_json::from_str(out.trim()).context("parsing tolqin bench --json")?;
+    // A deflate row must have compressed, a plain one must not have: check what was agreed.
+    let agreed = v
+        .pointer("/deflate_agreed")
+        .or_else(|| v.pointer("/echo/deflate_agreed"))
+        .is_some_and(|a| a.is_string());
+    match mode {
+        Mode::Deflate if !agreed => bail!("the server did not accept permessage-deflate"),
+        Mode::Plain if agreed => bail!("permessage-deflate was agreed in a plain run"),
+        _ => {}
+    }
     Ok(v)
 }
 
@@ -589,6 +734,7 @@ fn run_client(
         argv: vec![env.own.display().to_string(), "serve-fastwebsockets".into()],
         cpus: "0",
         only: None,
+        deflate: None,
     };
     let (guard, url) = start(env, &server)?;
     std::thread::sleep(env.settle);

@@ -1,8 +1,8 @@
 //! `tolqin-bench`: the benchmark harness of tolqin.
 //!
-//! * `compare`: every workload (W1-W6, and the client side C1-C3) against every server, in one
-//!   run, alternating servers, three repetitions; writes `bench/results/compare.json`,
-//!   `bench/results/chart.svg` and `BENCHMARKS.md`.
+//! * `compare`: every workload (W1-W6, the compression workloads D1-D4, and the client side
+//!   C1-C3) against every server, in one run, alternating servers, three repetitions; writes
+//!   `bench/results/compare.json`, `bench/results/chart.svg` and `BENCHMARKS.md`.
 //! * `serve-tungstenite`, `serve-fastwebsockets`, `serve-raw`: the peer echo servers
 //!   (single-threaded), each printing `listening on ws://ADDR:PORT` when ready.
 //! * `client-load`: the client-side workloads with tolqin's or tokio-tungstenite's client.

@@ -96,7 +96,10 @@ fn logged<S>(result: tolqin::Result<WebSocket<S>>, peer: SocketAddr) -> Option<W
 /// move` block rather than an `async fn`, which would keep its arguments twice
 /// (rust-lang/rust#62958); and the peer's address is not kept but asked of the socket
 /// (`peer_of`, a zero-sized closure) if there is an error to log.
-#[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
 fn serve<S, H>(
     handshake: Pin<Box<H>>,
     stopping: CancellationToken,
@@ -115,7 +118,10 @@ where
 /// Echoes every message; replies to messages that arrived together go out in one write. When
 /// `stopping` fires, closes with 1001 after the echoes already queued and waits for the close
 /// handshake. (Not an `async fn`, for the reason given on [`serve`].)
-#[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
 fn echo<S>(
     mut ws: WebSocket<S>,
     stopping: CancellationToken,
@@ -133,7 +139,10 @@ where
 }
 
 /// The loop of [`echo`].
-#[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
 fn echo_loop<'a, S>(
     ws: &'a mut WebSocket<S>,
     stopping: &'a CancellationToken,

@@ -1,5 +1,9 @@
 //! `--idle N`: open N connections as fast as the server accepts them, keep them open and
 //! silent, and report handshakes per second and the server's memory per idle connection.
+//!
+//! With `--idle-echo` each connection first sends one message and waits for its echo: the
+//! memory is then that of a connection that has been used, which with permessage-deflate
+//! includes whatever compression state the server keeps between messages.
 
 use std::cell::RefCell;
 use std::io;
@@ -7,8 +11,17 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
 use super::proc_stat::ProcStat;
-use super::wire::Handshake;
+use super::wire::{Frames, Handshake, Opened, ReplyParser};
+
+/// `--idle-echo`: the payloads to send, one per connection in turn.
+pub struct Echo {
+    pub payloads: Vec<Vec<u8>>,
+    pub text: bool,
+}
 
 /// The idle run's results.
 pub struct IdleResult {
@@ -21,8 +34,21 @@ pub struct IdleResult {
     pub rss_after: Option<u64>,
     /// The generator's CPU use while opening, in percent of one core.
     pub generator_cpu_percent: Option<f64>,
-    /// The server's CPU time per handshake, in microseconds.
+    /// The server's CPU time per handshake (and echo), in microseconds.
     pub server_cpu_us_per_handshake: Option<f64>,
+    /// With an echo: the permessage-deflate element the server agreed to, if it did.
+    pub deflate_agreed: Option<String>,
+    /// With an echo: mean payload bytes of a message as sent and of its echo as received.
+    pub echo_payload_bytes: Option<(f64, f64)>,
+}
+
+/// What the echoes of the opening phase add up to.
+#[derive(Default)]
+struct EchoTally {
+    sent: u64,
+    received: u64,
+    count: u64,
+    agreed: Option<String>,
 }
 
 /// Opens `n` connections with `concurrency` handshakes in flight at a time.
@@ -33,6 +59,7 @@ pub fn run(
     concurrency: usize,
     server_pid: Option<u32>,
     settle: Duration,
+    echo: Option<Echo>,
 ) -> io::Result<IdleResult> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -43,8 +70,11 @@ pub fn run(
             .and_then(|p| ProcStat::read(p).ok())
             .map(|s| s.rss_bytes);
         let handshake = Rc::new(handshake);
-        let open: Rc<RefCell<Vec<tokio::net::TcpStream>>> =
-            Rc::new(RefCell::new(Vec::with_capacity(n)));
+        let echo = Rc::new(echo);
+        // Built from the first connection's agreed parameters, then shared.
+        let frames: Rc<std::cell::OnceCell<Frames>> = Rc::default();
+        let echoes: Rc<RefCell<EchoTally>> = Rc::default();
+        let open: Rc<RefCell<Vec<TcpStream>>> = Rc::new(RefCell::new(Vec::with_capacity(n)));
         let next = Rc::new(std::cell::Cell::new(0usize));
         let errors: Rc<RefCell<(usize, Option<String>)>> = Rc::new(RefCell::new((0, None)));
         let own0 = ProcStat::own().ok();
@@ -58,15 +88,38 @@ pub fn run(
                 next.clone(),
                 errors.clone(),
             );
+            let (echo, frames, echoes) = (echo.clone(), frames.clone(), echoes.clone());
             openers.push(tokio::task::spawn_local(async move {
+                let mut buf = Vec::new();
                 loop {
                     let i = next.get();
                     if i >= n {
                         return;
                     }
                     next.set(i + 1);
-                    match handshake.open(addr).await {
-                        Ok(o) => open.borrow_mut().push(o.stream),
+                    let opened = match handshake.open(addr).await {
+                        Ok(o) => match &*echo {
+                            Some(e) => {
+                                let frames = frames.get_or_init(|| {
+                                    let deflate = o.deflate.zip(handshake.deflate_config());
+                                    echoes.borrow_mut().agreed = deflate
+                                        .as_ref()
+                                        .map(|(p, _)| p.to_extension().to_header_string());
+                                    Frames::new(
+                                        &e.payloads,
+                                        e.text,
+                                        1,
+                                        deflate.as_ref().map(|(p, c)| (p, *c)),
+                                    )
+                                });
+                                echo_once(o, frames, i, &mut buf, &echoes).await
+                            }
+                            None => Ok(o.stream),
+                        },
+                        Err(e) => Err(e),
+                    };
+                    match opened {
+                        Ok(stream) => open.borrow_mut().push(stream),
                         Err(e) => {
                             let mut errs = errors.borrow_mut();
                             errs.0 += 1;
@@ -107,6 +160,7 @@ pub fn run(
             drop(s);
         }
         let (failed, first_error) = errors.take();
+        let echoes = echoes.take();
         Ok(IdleResult {
             connections,
             failed,
@@ -116,6 +170,52 @@ pub fn run(
             rss_after,
             generator_cpu_percent,
             server_cpu_us_per_handshake,
+            deflate_agreed: echoes.agreed,
+            echo_payload_bytes: (echoes.count > 0).then(|| {
+                let n = echoes.count as f64;
+                (echoes.sent as f64 / n, echoes.received as f64 / n)
+            }),
         })
     })
+}
+
+/// Sends frame `i` of the ring on a new connection and waits for its echo.
+async fn echo_once(
+    o: Opened,
+    frames: &Frames,
+    i: usize,
+    buf: &mut Vec<u8>,
+    tally: &RefCell<EchoTally>,
+) -> io::Result<TcpStream> {
+    let mut stream = o.stream;
+    let k = i % frames.lens.len();
+    let start: usize = frames.lens[..k].iter().sum();
+    let frame = &frames.bytes[start..start + frames.lens[k]];
+    stream.write_all(frame).await?;
+    let mut parser = ReplyParser::new(None);
+    let mut replies = parser.feed(&o.leftover)?;
+    buf.resize(64 << 10, 0);
+    while replies.messages == 0 {
+        if replies.closed {
+            return Err(io::Error::other("the server sent a close frame"));
+        }
+        let n = stream.read(buf).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection before echoing",
+            ));
+        }
+        replies = parser.feed(&buf[..n])?;
+    }
+    let mut t = tally.borrow_mut();
+    t.count += 1;
+    t.received += replies.payload_bytes;
+    // The frame's payload: its length less the header's.
+    let (_, head_len) = tolqin::proto::frame::FrameHeader::decode(frame)
+        .ok()
+        .flatten()
+        .ok_or_else(|| io::Error::other("our own frame does not parse"))?;
+    t.sent += (frame.len() - head_len) as u64;
+    Ok(stream)
 }

@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use super::payload::{self, PayloadKind};
 use super::wire::{Frames, Handshake, ReplyParser};
 
 /// What the run needs to know, shared by every connection of every thread.
@@ -27,6 +28,7 @@ pub struct Plan {
     pub handshake: Handshake,
     pub connections: usize,
     pub size: usize,
+    pub payload: PayloadKind,
     pub text: bool,
     pub inflight: usize,
     pub threads: usize,
@@ -38,6 +40,12 @@ pub struct Tally {
     pub messages: u64,
     /// Replies whose length was not the size sent.
     pub wrong_length: u64,
+    /// Payload bytes of the replies counted in `messages`, as they came on the wire.
+    pub reply_payload_bytes: u64,
+    /// The permessage-deflate element the server agreed to, if it did.
+    pub deflate_agreed: Option<String>,
+    /// Mean payload bytes of one message as sent (compressed, with deflate).
+    pub sent_payload_mean: f64,
     /// Round-trip latency in nanoseconds.
     pub latency: Histogram<u64>,
     /// Connections that failed, with the first error.
@@ -52,6 +60,9 @@ impl Tally {
         Tally {
             messages: 0,
             wrong_length: 0,
+            reply_payload_bytes: 0,
+            deflate_agreed: None,
+            sent_payload_mean: 0.0,
             // 1 ns to 100 s, 3 significant figures.
             latency: Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds"),
             failed: 0,
@@ -63,6 +74,12 @@ impl Tally {
     pub fn merge(&mut self, other: Tally) {
         self.messages += other.messages;
         self.wrong_length += other.wrong_length;
+        self.reply_payload_bytes += other.reply_payload_bytes;
+        if self.deflate_agreed.is_none() {
+            self.deflate_agreed = other.deflate_agreed;
+        }
+        // Every thread prepares the same frames.
+        self.sent_payload_mean = self.sent_payload_mean.max(other.sent_payload_mean);
         self.latency.add(&other.latency).expect("same bounds");
         self.failed += other.failed;
         self.stalled_writes += other.stalled_writes;
@@ -118,11 +135,14 @@ pub fn run(
                         _ => None,
                     };
                     let frames = Rc::new(Frames::new(
-                        plan.size,
+                        &payload::payloads(plan.payload, plan.size),
                         plan.text,
                         copies(plan.size, plan.inflight),
                         deflate.as_ref().map(|(p, c)| (p, c)),
                     ));
+                    let agreed = deflate
+                        .as_ref()
+                        .map(|(p, _)| p.to_extension().to_header_string());
                     // With deflate the echo's length differs from ours: do not check it.
                     let expect = deflate.is_none().then_some(plan.size as u64);
                     barrier.wait();
@@ -149,7 +169,9 @@ pub fn run(
                     }
                     tokio::time::sleep_until(window.end.into()).await;
                     // Dropping the LocalSet (when this returns) cancels the connections.
-                    let t = std::mem::replace(&mut *tally.borrow_mut(), Tally::new());
+                    let mut t = std::mem::replace(&mut *tally.borrow_mut(), Tally::new());
+                    t.deflate_agreed = agreed;
+                    t.sent_payload_mean = frames.sent_payload_mean;
                     Ok((t, opened_in))
                 })
             },
@@ -193,18 +215,31 @@ struct Conn {
 impl Conn {
     async fn drive(self, leftover: Vec<u8>) -> io::Result<()> {
         let frames = &*self.frames;
-        let flen = frames.frame_len;
+        // The ring position of the next frame to queue: `queue(k)` queues k more frames and
+        // says how many bytes they add.
+        let mut next = 0usize;
+        let mut queue = |k: usize| {
+            let mut bytes = 0;
+            for _ in 0..k {
+                bytes += frames.lens[next];
+                next += 1;
+                if next == frames.lens.len() {
+                    next = 0;
+                }
+            }
+            bytes
+        };
         let mut parser = ReplyParser::new(self.expect);
-        let mut buf = vec![0u8; read_buffer_size(frames.frame_len, self.inflight)];
+        let mut buf = vec![0u8; read_buffer_size(frames.max_len(), self.inflight)];
         // Send times of the frames in flight, oldest first.
         let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(self.inflight);
-        // Bytes queued but not yet written, and where in the frame the next byte is.
+        // Bytes queued but not yet written, and where in the ring the next one is.
         let mut unsent: usize;
         let mut pos: usize = 0;
         tokio::time::sleep_until(self.window.start.into()).await;
         let now = Instant::now();
         sent_at.extend(std::iter::repeat_n(now, self.inflight));
-        unsent = self.inflight * flen;
+        unsent = queue(self.inflight);
         let early = parser.feed(&leftover)?;
         if early.messages > 0 {
             return Err(io::Error::other(
@@ -218,7 +253,7 @@ impl Conn {
                 match self.stream.try_write(&frames.bytes[pos..end]) {
                     Ok(n) => {
                         unsent -= n;
-                        pos = (pos + n) % flen;
+                        pos = (pos + n) % frames.bytes.len();
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
@@ -259,12 +294,13 @@ impl Conn {
                     }
                     t.messages += replies.messages;
                     t.wrong_length += replies.wrong_length;
+                    t.reply_payload_bytes += replies.payload_bytes;
                 } else {
                     sent_at.drain(..k);
                 }
                 self.progress.fetch_add(replies.messages, Ordering::Relaxed);
                 sent_at.extend(std::iter::repeat_n(now, k));
-                unsent += k * flen;
+                unsent += queue(k);
             }
             if n < buf.len() {
                 // A short read drained the socket. Tell tokio so now, without another

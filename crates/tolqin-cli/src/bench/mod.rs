@@ -4,6 +4,7 @@
 //! tolqin bench ws://127.0.0.1:9001 --connections 100 --size 20 --text --duration 10
 //! tolqin bench ws://127.0.0.1:9001 --connections 100 --size 20 --inflight 16 --server-pid 1234
 //! tolqin bench ws://127.0.0.1:9001 --idle 10000 --server-pid 1234
+//! tolqin bench ws://127.0.0.1:9001 --connections 10 --size 1024 --text --payload json --deflate
 //! ```
 //!
 //! Every connection keeps `--inflight` messages outstanding (1: strict request-reply) and
@@ -15,10 +16,11 @@
 //!
 //! ## Cheaper than the servers it drives
 //!
-//! The generator has no general-purpose WebSocket stack on its hot path: the masked frame is
-//! encoded once (masking included) and written again and again; replies are counted from their
-//! frame headers and their payloads skipped unread; one `write(2)` sends the frames owed for a
-//! whole batch of replies; a short `read(2)` is taken as "drained" so no read ends in `EAGAIN`.
+//! The generator has no general-purpose WebSocket stack on its hot path: the masked frames are
+//! encoded once (masking, and with `--deflate` compression, included) and written again and
+//! again; replies are counted from their frame headers and their payloads skipped unread
+//! (compressed ones are never inflated); one `write(2)` sends the frames owed for a whole
+//! batch of replies; a short `read(2)` is taken as "drained" so no read ends in `EAGAIN`.
 //! The handshake request is encoded once too. Plain `ws://` only: TLS would measure TLS.
 //!
 //! ## When the generator is the bottleneck
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant};
 
 mod idle;
 mod load;
+mod payload;
 mod proc_stat;
 mod wire;
 
@@ -61,6 +64,10 @@ pub struct BenchArgs {
     /// Payload bytes per message.
     #[arg(long, short = 's', default_value_t = 20)]
     pub size: usize,
+    /// What the messages carry: `filler` (fixed ASCII, framing only) or `json` (chat and
+    /// telemetry records with varying values, for measuring compression).
+    #[arg(long, value_enum, default_value_t = payload::PayloadKind::Filler)]
+    pub payload: payload::PayloadKind,
     /// Messages in flight per connection (1: wait for each echo before sending the next).
     #[arg(long, default_value_t = 1)]
     pub inflight: usize,
@@ -85,6 +92,11 @@ pub struct BenchArgs {
     /// With --idle: handshakes in flight at a time.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// With --idle: each connection first sends one message (--size, --payload, --deflate)
+    /// and waits for its echo, so the memory measured is that of a connection that has
+    /// been used (with deflate: its compression state too).
+    #[arg(long, requires = "idle")]
+    pub idle_echo: bool,
     /// With --idle: seconds to wait after the last handshake before reading the server's
     /// memory.
     #[arg(long, default_value_t = 1.0)]
@@ -131,6 +143,7 @@ pub fn run(args: BenchArgs) -> std::io::Result<()> {
         handshake,
         connections: args.connections,
         size: args.size,
+        payload: args.payload,
         text: args.text,
         inflight: args.inflight,
         threads: args.threads.min(args.connections),
@@ -187,6 +200,10 @@ fn run_idle(
         args.concurrency,
         args.server_pid,
         Duration::from_secs_f64(args.settle.max(0.0)),
+        args.idle_echo.then(|| idle::Echo {
+            payloads: payload::payloads(args.payload, args.size),
+            text: args.text,
+        }),
     )?;
     let per_conn = match (r.rss_before, r.rss_after) {
         (Some(b), Some(a)) if r.connections > 0 => {
@@ -205,6 +222,14 @@ fn run_idle(
             "handshake_secs": r.handshake_secs,
             "handshakes_per_sec": rate,
             "concurrency": args.concurrency,
+            "echo": args.idle_echo.then(|| serde_json::json!({
+                "size": args.size,
+                "payload": args.payload.name(),
+                "deflate_offered": args.deflate,
+                "deflate_agreed": r.deflate_agreed,
+                "sent_payload_bytes_per_message": r.echo_payload_bytes.map(|b| b.0),
+                "reply_payload_bytes_per_message": r.echo_payload_bytes.map(|b| b.1),
+            })),
             "generator_cpu_percent": r.generator_cpu_percent,
             "server": args.server_pid.map(|_| serde_json::json!({
                 "cpu_us_per_handshake": r.server_cpu_us_per_handshake,
@@ -226,6 +251,15 @@ fn run_idle(
             "  handshakes/s   {:.0} ({} in {:.2} s)",
             rate, r.connections, r.handshake_secs
         )?;
+        if let Some((sent, got)) = r.echo_payload_bytes {
+            writeln!(
+                out,
+                "  one echo each  {} B {}: {sent:.0} B sent, {got:.0} B back per message ({})",
+                args.size,
+                args.payload.name(),
+                r.deflate_agreed.as_deref().unwrap_or("no deflate")
+            )?;
+        }
         if let Some(cpu) = r.generator_cpu_percent {
             writeln!(out, "  generator CPU  {cpu:.0}% while opening")?;
         }
@@ -373,6 +407,12 @@ impl LoadReport {
             _ => None,
         };
         let kind = if plan.text { "text" } else { "binary" };
+        // What the messages weighed on the wire: with deflate, the server's compression ratio.
+        let reply_mean =
+            (tally.messages > 0).then(|| tally.reply_payload_bytes as f64 / tally.messages as f64);
+        let reply_ratio = reply_mean
+            .filter(|m| *m > 0.0)
+            .map(|m| plan.size as f64 / m);
         let json = serde_json::json!({
             "mode": "load",
             "url": args.url,
@@ -381,7 +421,14 @@ impl LoadReport {
             "kind": kind,
             "inflight": plan.inflight,
             "threads": plan.threads,
+            "payload": plan.payload.name(),
             "deflate": args.deflate,
+            "deflate_agreed": tally.deflate_agreed,
+            "wire": {
+                "sent_payload_bytes_per_message": tally.sent_payload_mean,
+                "reply_payload_bytes_per_message": reply_mean,
+                "reply_ratio": reply_ratio,
+            },
             "warmup_secs": args.warmup,
             "duration_secs": secs,
             "connect_secs": opened_in.as_secs_f64(),
@@ -407,9 +454,30 @@ impl LoadReport {
             },
         });
         let mut text = format!(
-            "tolqin bench {}: {} connections x {} B {kind}, {} in flight, {secs:.1} s (+{:.1} s warm-up)\n",
-            args.url, plan.connections, plan.size, plan.inflight, args.warmup
+            "tolqin bench {}: {} connections x {} B {kind} ({}), {} in flight, {secs:.1} s (+{:.1} s warm-up)\n",
+            args.url,
+            plan.connections,
+            plan.size,
+            plan.payload.name(),
+            plan.inflight,
+            args.warmup
         );
+        if args.deflate {
+            text += &format!(
+                "  deflate        {}\n",
+                tally
+                    .deflate_agreed
+                    .as_deref()
+                    .unwrap_or("offered, declined by the server")
+            );
+        }
+        if let (true, Some(m)) = (tally.deflate_agreed.is_some(), reply_mean) {
+            text += &format!(
+                "  on the wire    {:.0} B sent, {m:.0} B back per message ({:.2}x compressed)\n",
+                tally.sent_payload_mean,
+                plan.size as f64 / m.max(1e-9)
+            );
+        }
         text += &format!("  messages/s     {}\n", thousands(rate));
         text += &format!("  MB/s           {mb:.2} each way\n");
         text += &format!(

@@ -1,5 +1,5 @@
-//! The generator's own minimal WebSocket client side: one handshake prepared once, one masked
-//! frame encoded once, and replies parsed by their headers only.
+//! The generator's own minimal WebSocket client side: one handshake prepared once, the masked
+//! frames encoded once, and replies parsed by their headers only.
 //!
 //! Nothing here is a general-purpose WebSocket stack, on purpose: the generator must spend less
 //! CPU per message than the servers it drives, so it never unmasks, validates, copies or
@@ -97,53 +97,74 @@ impl Handshake {
     }
 }
 
-/// `copies` copies of one masked client frame carrying `size` bytes, back to back, so that
-/// any number of frames up to `copies` goes out in one write without encoding anything.
+/// The masked client frames a connection sends, encoded once and laid out back to back as a
+/// ring: after frame `i` comes frame `i + 1`, after the last the first. Any run of queued
+/// frames is then one contiguous slice (two at the wrap), written without encoding anything.
 pub struct Frames {
-    /// The frames, `frame_len` bytes each.
+    /// The frames, in ring order.
     pub bytes: Vec<u8>,
-    /// Length of one frame, header included.
-    pub frame_len: usize,
+    /// The length of each frame, header included, in ring order.
+    pub lens: Vec<usize>,
+    /// Mean payload bytes of one frame as sent (compressed, with deflate).
+    pub sent_payload_mean: f64,
 }
 
 impl Frames {
-    /// Encodes the frame once and repeats it `copies` times.
+    /// Encodes one frame per payload, compressed if `deflate` is given, and repeats the
+    /// sequence until the ring holds at least `copies` frames.
     pub fn new(
-        size: usize,
+        payloads: &[Vec<u8>],
         text: bool,
         copies: usize,
         deflate: Option<(&deflate::DeflateParams, &DeflateConfig)>,
     ) -> Self {
-        // Printable ASCII: valid UTF-8 for text frames, and not trivially compressible.
-        let mut payload: Vec<u8> = (0..size)
-            .map(|i| {
-                b"abcdefghijklmnopqrstuvwxyz0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                    [(i * 7 + i / 63) % 63]
-            })
-            .collect();
-        let mut rsv = 0;
-        if let Some((params, config)) = deflate {
-            let mut codec = Codec::new(Role::Client, *params, config);
-            if let Some(compressed) = codec.compress(&payload) {
-                payload = compressed.to_vec();
-                rsv = 0b100; // RFC 7692 6: RSV1 marks a compressed message
-            }
-        }
         let key: [u8; 4] = rand_key();
         let opcode = if text { OpCode::Text } else { OpCode::Binary };
-        let mut header = FrameHeader::new(opcode, payload.len() as u64);
-        header.rsv = rsv;
-        header.mask = Some(key);
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let head_len = header.encode(&mut head);
-        apply_mask(&mut payload, key, 0);
-        let frame_len = head_len + payload.len();
-        let mut bytes = Vec::with_capacity(frame_len * copies.max(1));
-        for _ in 0..copies.max(1) {
-            bytes.extend_from_slice(&head[..head_len]);
-            bytes.extend_from_slice(&payload);
+        // With client_no_context_takeover each message compresses on its own: the codec
+        // resets after every one, so preparing them in advance changes nothing on the wire.
+        let mut codec = deflate.map(|(params, config)| Codec::new(Role::Client, *params, config));
+        let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(payloads.len().max(1));
+        let mut payload_total = 0usize;
+        for plain in payloads {
+            let mut rsv = 0;
+            let mut payload = match codec.as_mut().and_then(|c| c.compress(plain)) {
+                Some(compressed) => {
+                    rsv = 0b100; // RFC 7692 6: RSV1 marks a compressed message
+                    compressed.to_vec()
+                }
+                None => plain.clone(),
+            };
+            payload_total += payload.len();
+            let mut header = FrameHeader::new(opcode, payload.len() as u64);
+            header.rsv = rsv;
+            header.mask = Some(key);
+            let mut head = [0u8; MAX_HEADER_LEN];
+            let head_len = header.encode(&mut head);
+            apply_mask(&mut payload, key, 0);
+            let mut frame = head[..head_len].to_vec();
+            frame.extend_from_slice(&payload);
+            encoded.push(frame);
         }
-        Frames { bytes, frame_len }
+        let reps = copies.max(1).div_ceil(encoded.len().max(1));
+        let total: usize = encoded.iter().map(Vec::len).sum::<usize>() * reps;
+        let mut bytes = Vec::with_capacity(total);
+        let mut lens = Vec::with_capacity(encoded.len() * reps);
+        for _ in 0..reps {
+            for f in &encoded {
+                bytes.extend_from_slice(f);
+                lens.push(f.len());
+            }
+        }
+        Frames {
+            bytes,
+            lens,
+            sent_payload_mean: payload_total as f64 / payloads.len().max(1) as f64,
+        }
+    }
+
+    /// The longest frame.
+    pub fn max_len(&self) -> usize {
+        self.lens.iter().copied().max().unwrap_or(0)
     }
 }
 
@@ -161,6 +182,8 @@ pub struct Replies {
     pub messages: u64,
     /// Messages whose payload length differed from the expected one.
     pub wrong_length: u64,
+    /// Payload bytes of those messages as they came (compressed, with deflate).
+    pub payload_bytes: u64,
     /// The server sent a close frame.
     pub closed: bool,
 }
@@ -271,6 +294,7 @@ impl ReplyParser {
         }
         if self.ends_message {
             out.messages += 1;
+            out.payload_bytes += self.message_len;
             if self.expect_len.is_some_and(|e| e != self.message_len) {
                 out.wrong_length += 1;
             }
@@ -317,14 +341,47 @@ mod tests {
 
     #[test]
     fn masked_echo_of_our_own_frames_parses() {
-        let frames = Frames::new(20, true, 4, None);
+        let frames = Frames::new(&[vec![b'a'; 20]], true, 4, None);
+        assert_eq!(frames.lens, [26; 4]); // 2 header bytes, 4 of mask key, 20 of payload
         let mut p = ReplyParser::new(Some(20));
         let r = p.feed(&frames.bytes).unwrap();
-        assert_eq!((r.messages, r.wrong_length), (4, 0));
+        assert_eq!((r.messages, r.wrong_length, r.payload_bytes), (4, 0, 80));
         // The frames unmask to the payload.
         let (h, n) = FrameHeader::decode(&frames.bytes).unwrap().unwrap();
-        let mut payload = frames.bytes[n..frames.frame_len].to_vec();
+        let mut payload = frames.bytes[n..frames.lens[0]].to_vec();
         apply_mask(&mut payload, h.mask.unwrap(), 0);
         assert!(std::str::from_utf8(&payload).is_ok());
+    }
+
+    #[test]
+    fn a_ring_of_compressed_frames_inflates_to_its_payloads() {
+        let config = DeflateConfig::default().with_no_context_takeover(true, false);
+        let params = deflate::DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let payloads: Vec<Vec<u8>> = (0..3u8).map(|i| vec![b'a' + i; 100 + i as usize]).collect();
+        let frames = Frames::new(&payloads, true, 1, Some((&params, &config)));
+        assert_eq!(frames.lens.len(), 3);
+        let mut server = Codec::new(Role::Server, params, &config);
+        let mut at = 0;
+        for (len, plain) in frames.lens.iter().zip(&payloads) {
+            let frame = &frames.bytes[at..at + len];
+            let (h, n) = FrameHeader::decode(frame).unwrap().unwrap();
+            assert_eq!(h.rsv, 0b100, "RSV1 set");
+            let mut payload = frame[n..].to_vec();
+            apply_mask(&mut payload, h.mask.unwrap(), 0);
+            let mut out = Vec::new();
+            server.inflate(&payload, true, 1 << 20, &mut out).unwrap();
+            assert_eq!(&out, plain);
+            at += len;
+        }
+        assert!(
+            frames.sent_payload_mean < 20.0,
+            "{}",
+            frames.sent_payload_mean
+        );
     }
 }
