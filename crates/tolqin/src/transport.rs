@@ -2,6 +2,7 @@
 //! write the core's queued frames to one.
 
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -10,9 +11,28 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 use tolqin_proto::{CloseCode, Connection};
 
-/// Bytes read into the stack at once when the connection holds no read buffer, so an idle
-/// connection waiting for input holds no heap buffer at all.
-const STACK_READ: usize = 8 << 10;
+/// Bytes read at once, into a per-thread scratch buffer (also used to gather small frames for
+/// writing), when the connection holds no read
+/// buffer: an idle connection waiting for input holds no heap buffer at all. Large enough that
+/// a 16 KiB message arrives in one read: a read that does not fill the buffer tells tokio the
+/// socket is drained, which saves the `EAGAIN` read (a syscall per message) that a full one
+/// costs. Per thread rather than on the stack: a 64 KiB stack frame costs page probes on every
+/// poll, measurable on 20-byte echoes.
+const SCRATCH_READ: usize = 64 << 10;
+/// Largest total of small frames copied into the scratch buffer for one write
+/// ([`poll_write_slices`]).
+const SMALL_GATHER: usize = 16 << 10;
+/// The scratch buffer's fallback on the stack, when the scratch is already in use on this
+/// thread (a transport that is itself a WebSocket).
+const STACK_READ: usize = 4 << 10;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(SCRATCH_READ));
+}
+
+/// The smallest reservation for a frame still arriving.
+const MIN_RESERVE: usize = 8 << 10;
 /// Largest single reservation for a frame still arriving: the frame is bounded by the max frame
 /// size, and this bounds what a peer that announces a big frame and stalls makes us reserve.
 const MAX_RESERVE: usize = 256 << 10;
@@ -30,22 +50,33 @@ pub(crate) fn poll_fill<R: AsyncRead + Unpin>(
     let missing = conn.frame_bytes_missing();
     let buf = conn.read_buffer();
     if buf.is_empty() && missing == 0 {
-        // Uninitialized: zeroing 8 KiB on every poll was most of the user-space work of small
-        // echoes (bench profile, W1). ReadBuf tracks what the read initialized.
-        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
-        let mut read = ReadBuf::uninit(&mut stack);
-        ready!(Pin::new(io).poll_read(cx, &mut read))?;
-        let n = read.filled().len();
-        conn.receive(read.filled());
-        return Poll::Ready(Ok(n));
+        // Uninitialized: zeroing the buffer on every poll was most of the user-space work of
+        // small echoes (bench profile, W1). ReadBuf tracks what the read initialized.
+        return SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => read_via(io, conn, cx, scratch.spare_capacity_mut()),
+            Err(_) => read_via(io, conn, cx, &mut [MaybeUninit::uninit(); STACK_READ]),
+        });
     }
     // Mid-frame: read straight into the core's buffer, sized for the rest of the frame, so a
     // large payload is read once and unmasked in place.
-    let want = missing.clamp(STACK_READ, MAX_RESERVE);
+    let want = missing.clamp(MIN_RESERVE, MAX_RESERVE);
     if buf.capacity() - buf.len() < want {
         buf.reserve(want);
     }
     tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// Reads once into `spare` (uninitialized memory) and hands what came to `conn`.
+fn read_via<R: AsyncRead + Unpin>(
+    io: &mut R,
+    conn: &mut Connection,
+    cx: &mut Context<'_>,
+    spare: &mut [MaybeUninit<u8>],
+) -> Poll<io::Result<usize>> {
+    let mut read = ReadBuf::uninit(spare);
+    ready!(Pin::new(io).poll_read(cx, &mut read))?;
+    conn.receive(read.filled());
+    Poll::Ready(Ok(read.filled().len()))
 }
 
 /// Writes everything `conn` has queued, then flushes. Frames go out with vectored writes; for
@@ -61,7 +92,7 @@ pub(crate) fn poll_write_all<W: AsyncWrite + Unpin>(
         let written = if io.is_write_vectored() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let n = conn.io_slices(&mut slices);
-            ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n]))?
+            ready!(poll_write_slices(&mut *io, &slices[..n], cx))?
         } else {
             if gather.is_empty() {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -85,13 +116,43 @@ pub(crate) fn poll_write_all<W: AsyncWrite + Unpin>(
     Pin::new(io).poll_flush(cx)
 }
 
+/// One vectored write of `slices`; but many small frames (pipelined echoes) are copied into one
+/// contiguous buffer first: a long list of tiny slices costs the kernel more per byte than the
+/// copy does (bench profile, W6).
+fn poll_write_slices<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    slices: &[IoSlice<'_>],
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let total: usize = slices.iter().map(|s| s.len()).sum();
+    if slices.len() > 2 && total <= SMALL_GATHER {
+        let gathered = SCRATCH.with(|scratch| {
+            let mut buf = scratch.try_borrow_mut().ok()?;
+            buf.clear();
+            for s in slices {
+                buf.extend_from_slice(s);
+            }
+            let result = Pin::new(&mut *io).poll_write(cx, &buf);
+            buf.clear();
+            Some(result)
+        });
+        if let Some(result) = gathered {
+            return result;
+        }
+    }
+    Pin::new(io).poll_write_vectored(cx, slices)
+}
+
 /// The write side's state: the gather buffer, and the timer that fails a connection whose peer
 /// stopped reading.
 #[derive(Debug)]
 pub(crate) struct WriteState {
     /// Only for transports without vectored writes, and only while output is pending: boxed,
     /// and freed once everything is written, so an idle connection holds none.
-    #[allow(clippy::box_collection, reason = "8 bytes in every connection instead of 24")]
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes in every connection instead of 24"
+    )]
     gather: Option<Box<Vec<u8>>>,
     timeout: Duration,
     /// Running while queued output makes no progress.
