@@ -229,6 +229,11 @@ impl OutFrame {
     }
 }
 
+/// The most [`Connection::receive`] reserves ahead for a frame announced but not yet received:
+/// a reservation is address space, touched only as bytes arrive, but a peer that announces
+/// large frames and stalls should not make every connection reserve its whole size.
+const MAX_FRAME_RESERVE: usize = 1 << 20;
+
 /// Unsent pongs kept at most: every ping is answered while the peer reads.
 const MAX_UNSENT_PONGS: usize = 32;
 
@@ -560,9 +565,21 @@ impl Connection {
 
     /// Appends received bytes. Events are parsed lazily by [`Connection::next_event`].
     pub fn receive(&mut self, data: &[u8]) {
-        if self.state != State::Closed {
-            self.rbuf.extend_from_slice(data);
+        if self.state == State::Closed {
+            return;
         }
+        if self.rbuf.is_empty() && self.current.is_none() && self.state != State::Connecting {
+            // A frame bigger than what came: room for all of it (up to a bound) before the
+            // copy, so the rest is read straight into place instead of the buffer growing,
+            // and being copied, step by step.
+            if let Ok(Some((h, head))) = FrameHeader::decode(data) {
+                let frame = (h.payload_len as usize).saturating_add(head);
+                if frame > data.len() && h.payload_len <= self.config.max_frame_size as u64 {
+                    self.rbuf.reserve(frame.min(MAX_FRAME_RESERVE));
+                }
+            }
+        }
+        self.rbuf.extend_from_slice(data);
     }
 
     /// The read buffer, for adapters that read from their transport straight into it
@@ -954,23 +971,64 @@ impl Connection {
     }
 
     fn push_frame(&mut self, opcode: OpCode, payload: Bytes, fin: bool, counted: bool, rsv: u8) {
-        let mut header = FrameHeader::new(opcode, payload.len() as u64);
-        header.fin = fin;
-        header.rsv = rsv;
         let payload = if self.role == Role::Client {
-            // RFC 6455 5.3: a fresh, unpredictable key for every frame.
-            let key: [u8; 4] = rand::random();
-            header.mask = Some(key);
-            // Boxed and made on first use: servers never mask, and every idle connection
-            // would pay for the field.
-            let arena = self.mask_arena.get_or_insert_default();
-            arena.reserve(payload.len());
-            arena.extend_from_slice(&payload);
-            apply_mask(arena, key, 0);
-            arena.split().freeze()
+            match payload.try_into_mut() {
+                // The payload is ours alone (a message the caller handed over): masked in
+                // place, no copy.
+                Ok(owned) => return self.push_frame_owned(opcode, owned, fin, counted, rsv),
+                Err(shared) => shared,
+            }
         } else {
             payload
         };
+        let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        let payload = match mask {
+            // Shared (a broadcast, static bytes): masked into the arena. Boxed and made on
+            // first use: servers never mask, and every idle connection would pay for the field.
+            Some(key) => {
+                let arena = self.mask_arena.get_or_insert_default();
+                arena.reserve(payload.len());
+                arena.extend_from_slice(&payload);
+                apply_mask(arena, key, 0);
+                arena.split().freeze()
+            }
+            None => payload,
+        };
+        self.push_encoded(opcode, payload, mask, fin, counted, rsv);
+    }
+
+    /// [`Connection::push_frame`] for a payload only this connection holds: a client masks it
+    /// in place.
+    fn push_frame_owned(
+        &mut self,
+        opcode: OpCode,
+        mut payload: BytesMut,
+        fin: bool,
+        counted: bool,
+        rsv: u8,
+    ) {
+        // RFC 6455 5.3: a fresh, unpredictable key for every frame.
+        let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        if let Some(key) = mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        self.push_encoded(opcode, payload.freeze(), mask, fin, counted, rsv);
+    }
+
+    /// Queues a frame whose payload is ready (masked already if `mask` is given).
+    fn push_encoded(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        mask: Option<[u8; 4]>,
+        fin: bool,
+        counted: bool,
+        rsv: u8,
+    ) {
+        let mut header = FrameHeader::new(opcode, payload.len() as u64);
+        header.fin = fin;
+        header.rsv = rsv;
+        header.mask = mask;
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head) as u8;
         let control = matches!(opcode, OpCode::Ping | OpCode::Pong);
@@ -1016,16 +1074,31 @@ impl Connection {
             self.push_frame(opcode, payload, true, true, rsv);
             return Ok(());
         }
-        let mut at = 0;
-        while at < payload.len() {
-            let end = (at + step).min(payload.len());
-            let (op, rsv) = if at == 0 {
-                (opcode, rsv)
-            } else {
-                (OpCode::Continuation, 0)
-            };
-            self.push_frame(op, payload.slice(at..end), end == payload.len(), true, rsv);
-            at = end;
+        // A client masks each frame: a payload it holds alone is cut into frames that are
+        // masked in place; a shared one is sliced, and each frame masked into the arena.
+        let mut owned = match payload.try_into_mut() {
+            Ok(owned) => owned,
+            Err(shared) => {
+                let mut at = 0;
+                while at < shared.len() {
+                    let end = (at + step).min(shared.len());
+                    let (op, rsv) = if at == 0 {
+                        (opcode, rsv)
+                    } else {
+                        (OpCode::Continuation, 0)
+                    };
+                    self.push_frame(op, shared.slice(at..end), end == shared.len(), true, rsv);
+                    at = end;
+                }
+                return Ok(());
+            }
+        };
+        let (mut op, mut rsv) = (opcode, rsv);
+        while !owned.is_empty() {
+            let piece = owned.split_to(step.min(owned.len()));
+            let fin = owned.is_empty();
+            self.push_frame_owned(op, piece, fin, true, rsv);
+            (op, rsv) = (OpCode::Continuation, 0);
         }
         Ok(())
     }

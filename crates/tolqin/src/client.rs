@@ -204,7 +204,12 @@ impl Client {
                 None => ClientStream::Plain(tcp),
                 Some(tls) => ClientStream::Tls(Box::new(tls.connect(&host, tcp).await?)),
             };
-            self.handshake_on(stream).await
+            let tls = stream.is_tls();
+            let mut ws = self.handshake_on(stream).await?;
+            if tls {
+                ws.writer.set_tls();
+            }
+            Ok(ws)
         };
         tokio::time::timeout(timeout, fut)
             .await

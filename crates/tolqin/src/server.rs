@@ -452,7 +452,11 @@ impl Acceptor {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let both = async { self.handshake(tls.accept(io).await?).await };
+        let both = async {
+            let (mut ws, request) = self.handshake(tls.accept(io).await?).await?;
+            ws.writer.set_tls();
+            Ok((ws, request))
+        };
         tokio::time::timeout(self.options.handshake_timeout, both)
             .await
             .unwrap_or(Err(Error::HandshakeTimeout))

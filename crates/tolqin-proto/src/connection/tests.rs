@@ -419,6 +419,44 @@ fn large_messages_are_fragmented_and_reassembled() {
 }
 
 #[test]
+fn rfc6455_5_3_client_masks_owned_payloads_in_place_and_never_touches_shared_ones() {
+    // An owned payload is masked in place (no copy); one the caller still holds (a clone, a
+    // static) is masked into a copy, and the caller's bytes stay as they were.
+    let mut client = Connection::new(Role::Client, Config::default().with_write_frame_size(1000));
+    let data: Vec<u8> = (0..2500u32).map(|i| (i * 7) as u8).collect();
+    let shared = Bytes::from(data.clone());
+    let held = shared.clone();
+    client.send(Message::Binary(shared)).unwrap(); // shared, fragmented
+    client.send(Message::Binary(held.slice(..500))).unwrap(); // shared, one frame
+    client
+        .send(Message::Binary(Bytes::from_static(b"static bytes")))
+        .unwrap();
+    client.send_binary(data.clone()).unwrap(); // owned, fragmented
+    client.send_binary(data[..500].to_vec()).unwrap(); // owned, one frame
+    let wire = client.data_to_send();
+    assert_eq!(held[..], data[..], "the caller's bytes are untouched");
+    let mut server = server();
+    let got: Vec<Vec<u8>> = feed(&mut server, &wire)
+        .into_iter()
+        .map(|e| match e {
+            Event::Message(Message::Binary(b)) => b.to_vec(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let want = [
+        &data[..],
+        &data[..500],
+        &b"static bytes"[..],
+        &data[..],
+        &data[..500],
+    ];
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(&g[..], w);
+    }
+}
+
+#[test]
 fn buffered_amount_is_exact() {
     let mut conn = server();
     conn.send_binary(vec![0u8; 300]).unwrap();
