@@ -131,50 +131,57 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     async move {
-        if let Err(e) = echo_loop(&mut ws, &stopping).await {
+        // The loop is written inline, errors as `break Err(..)`, rather than as a nested
+        // future borrowing `ws`: that saves the references and padding a nested state keeps.
+        let mut closing = false;
+        let ended: tolqin::Result<()> = loop {
+            // No local lives across an await but `ws` and `closing`: each would take room in
+            // the state every idle connection keeps.
+            let stop = {
+                let received = tokio::select! {
+                    received = ws.recv() => Some(received),
+                    () = stopping.cancelled(), if !closing => None,
+                };
+                match received {
+                    None => true,
+                    Some(None) => break Ok(()),
+                    Some(Some(Err(e))) => break Err(e),
+                    // Nothing may follow our close frame.
+                    Some(Some(Ok(_))) if closing => continue,
+                    Some(Some(Ok(message))) => match queue_echoes(&mut ws, message) {
+                        Ok(()) => false,
+                        Err(e) => break Err(e),
+                    },
+                }
+            };
+            if stop {
+                closing = true;
+                let going_away = ws.close_with(CloseCode::GOING_AWAY, "server shutting down");
+                if let Err(e) = going_away.await {
+                    break Err(e);
+                }
+            } else if let Err(e) = ws.flush().await {
+                break Err(e);
+            }
+        };
+        if let Err(e) = ended {
             let peer = peer_of(&ws);
             tracing::debug!(?peer, error = %e, "connection ended with an error");
         }
     }
 }
 
-/// The loop of [`echo`].
-#[allow(
-    clippy::manual_async_fn,
-    reason = "an async fn keeps its arguments twice"
-)]
-fn echo_loop<'a, S>(
-    ws: &'a mut WebSocket<S>,
-    stopping: &'a CancellationToken,
-) -> impl Future<Output = tolqin::Result<()>> + 'a
+/// Queues the echo of `message` and of every message already buffered behind it, so that they
+/// go out in one write.
+fn queue_echoes<S>(ws: &mut WebSocket<S>, message: tolqin::Message) -> tolqin::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    async move {
-        let mut closing = false;
-        loop {
-            let received = tokio::select! {
-                received = ws.recv() => received,
-                () = stopping.cancelled(), if !closing => {
-                    closing = true;
-                    ws.close_with(CloseCode::GOING_AWAY, "server shutting down").await?;
-                    continue;
-                }
-            };
-            let Some(message) = received else {
-                return Ok(());
-            };
-            let message = message?;
-            if closing {
-                continue; // nothing may follow our close frame
-            }
-            ws.feed(message)?;
-            while let Some(message) = ws.try_recv_buffered() {
-                ws.feed(message?)?;
-            }
-            ws.flush().await?;
-        }
+    ws.feed(message)?;
+    while let Some(message) = ws.try_recv_buffered() {
+        ws.feed(message?)?;
     }
+    Ok(())
 }
 
 async fn shutdown_signal() {

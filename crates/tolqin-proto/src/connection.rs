@@ -234,6 +234,19 @@ impl OutFrame {
 /// large frames and stalls should not make every connection reserve its whole size.
 const MAX_FRAME_RESERVE: usize = 1 << 20;
 
+/// The parts of a connection most never use, boxed and made on first use: every idle connection
+/// would pay for the fields (the subprotocol and extensions are set only when negotiated; the
+/// peer's close frame only at the end; the handshake and the mask arena only on clients).
+#[derive(Debug, Default)]
+struct Extras {
+    protocol: Option<Box<str>>,
+    extensions: Vec<Extension>,
+    client_handshake: Option<ClientHandshake>,
+    close_received: Option<CloseFrame>,
+    /// Reusable buffer the client masks outgoing payloads it does not own into.
+    mask_arena: BytesMut,
+}
+
 /// Unsent pongs kept at most: every ping is answered while the peer reads.
 const MAX_UNSENT_PONGS: usize = 32;
 
@@ -392,18 +405,13 @@ pub struct Connection {
     current: Option<(FrameHeader, usize)>,
     assembler: Assembler,
     out: Outgoing,
-    /// Reusable buffer the client masks outgoing payloads into.
-    mask_arena: Option<Box<BytesMut>>,
     /// Reserved bits that negotiated extensions allow.
     allowed_rsv: u8,
     close_sent: bool,
-    /// Boxed: most connections never keep one for long, and every idle one pays for the field.
-    close_received: Option<Box<CloseFrame>>,
     failed: bool,
-    client_handshake: Option<Box<ClientHandshake>>,
     awaiting_decision: bool,
-    protocol: Option<Box<str>>,
-    extensions: Box<[Extension]>,
+    /// What most connections never have: made on first use (see [`Extras`]).
+    extras: Option<Box<Extras>>,
     /// The permessage-deflate codec, when negotiated.
     codec: Option<Box<Codec>>,
     /// The incoming message in progress is compressed (RSV1 on its first frame).
@@ -421,15 +429,11 @@ impl Connection {
             current: None,
             assembler: Assembler::new(),
             out: Outgoing::default(),
-            mask_arena: None,
             allowed_rsv: 0,
             close_sent: false,
-            close_received: None,
             failed: false,
-            client_handshake: None,
             awaiting_decision: false,
-            protocol: None,
-            extensions: Box::default(),
+            extras: None,
             codec: None,
             compressed_message: false,
         }
@@ -449,24 +453,36 @@ impl Connection {
     }
 
     fn configure_from_response(&mut self, response: &http::Response<()>) {
-        self.protocol = response
+        let protocol = response
             .headers()
             .get(http::header::SEC_WEBSOCKET_PROTOCOL)
             .and_then(|v| v.to_str().ok())
             .map(Box::from);
-        self.extensions = handshake::parse_extensions(
+        let extensions = handshake::parse_extensions(
             response
                 .headers()
                 .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS),
         )
-        .unwrap_or_default()
-        .into_boxed_slice();
-        let deflate = self
-            .extensions
+        .unwrap_or_default();
+        let deflate = extensions
             .iter()
             .find(|e| e.name.eq_ignore_ascii_case(deflate::NAME));
         let params = deflate.and_then(|e| DeflateConfig::params_of_response(e).ok());
         self.set_codec(params);
+        self.set_negotiated(protocol, extensions);
+    }
+
+    /// Records the negotiated subprotocol and extensions (nothing is allocated for none).
+    fn set_negotiated(&mut self, protocol: Option<Box<str>>, extensions: Vec<Extension>) {
+        if protocol.is_some() || !extensions.is_empty() {
+            let extras = self.extras_mut();
+            extras.protocol = protocol;
+            extras.extensions = extensions;
+        }
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_default()
     }
 
     /// A client connection that starts with the opening handshake: the request is queued in
@@ -477,7 +493,7 @@ impl Connection {
         let mut request = Vec::with_capacity(256);
         handshake.encode(&mut request);
         conn.push_raw(Bytes::from(request));
-        conn.client_handshake = Some(Box::new(handshake));
+        conn.extras_mut().client_handshake = Some(handshake);
         conn
     }
 
@@ -511,12 +527,12 @@ impl Connection {
 
     /// The negotiated subprotocol, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+        self.extras.as_ref().and_then(|x| x.protocol.as_deref())
     }
 
     /// The negotiated extensions.
     pub fn extensions(&self) -> &[Extension] {
-        &self.extensions
+        self.extras.as_ref().map_or(&[], |x| &x.extensions)
     }
 
     /// Application payload bytes queued and not yet written (the browser's `bufferedAmount`);
@@ -542,12 +558,12 @@ impl Connection {
 
     /// The peer's close frame, once received.
     pub fn close_received(&self) -> Option<&CloseFrame> {
-        self.close_received.as_deref()
+        self.extras.as_ref().and_then(|x| x.close_received.as_ref())
     }
 
     /// How the connection ended (meaningful once `Closed`).
     pub fn close_info(&self) -> CloseInfo {
-        match &self.close_received {
+        match self.close_received() {
             Some(frame) if !self.failed => CloseInfo {
                 code: frame.code,
                 reason: frame.reason.clone(),
@@ -603,8 +619,10 @@ impl Connection {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
         }
-        if self.out.pending == 0 {
-            self.mask_arena = None;
+        if self.out.pending == 0
+            && let Some(extras) = &mut self.extras
+        {
+            extras.mask_arena = BytesMut::new();
         }
     }
 
@@ -613,7 +631,7 @@ impl Connection {
     pub fn receive_eof(&mut self) {
         if self.state != State::Closed {
             self.state = State::Closed;
-            self.failed = self.close_received.is_none() || self.failed;
+            self.failed = self.close_received().is_none() || self.failed;
         }
         self.rbuf = BytesMut::new();
         self.current = None;
@@ -672,8 +690,9 @@ impl Connection {
             Err(err) => return Some(self.fail_handshake(err)),
         };
         let handshake = self
-            .client_handshake
-            .take()
+            .extras
+            .as_mut()
+            .and_then(|x| x.client_handshake.take())
             .expect("client in Connecting has a handshake");
         let verified = handshake.verify(&response).and_then(|accepted| {
             let codec = self.client_codec(&accepted.extensions)?;
@@ -682,8 +701,10 @@ impl Connection {
         match verified {
             Ok((accepted, codec)) => {
                 self.rbuf.advance(n);
-                self.protocol = accepted.protocol.map(String::into_boxed_str);
-                self.extensions = accepted.extensions.into_boxed_slice();
+                self.set_negotiated(
+                    accepted.protocol.map(String::into_boxed_str),
+                    accepted.extensions,
+                );
                 self.set_codec(codec);
                 self.state = State::Open;
                 Some(Event::Open(Box::new(response)))
@@ -932,7 +953,7 @@ impl Connection {
             self.push_frame(OpCode::Close, echo, true, false, 0);
             self.close_sent = true;
         }
-        self.close_received = Some(Box::new(frame.clone()));
+        self.extras_mut().close_received = Some(frame.clone());
         self.state = State::Closed;
         self.rbuf = BytesMut::new();
         Event::Close(frame)
@@ -986,7 +1007,7 @@ impl Connection {
             // Shared (a broadcast, static bytes): masked into the arena. Boxed and made on
             // first use: servers never mask, and every idle connection would pay for the field.
             Some(key) => {
-                let arena = self.mask_arena.get_or_insert_default();
+                let arena = &mut self.extras_mut().mask_arena;
                 arena.reserve(payload.len());
                 arena.extend_from_slice(&payload);
                 apply_mask(arena, key, 0);

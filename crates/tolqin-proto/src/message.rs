@@ -229,13 +229,20 @@ impl From<InvalidUtf8> for AssemblyError {
 /// is copied into the assembler's buffer.
 #[derive(Debug, Default)]
 pub struct Assembler {
-    /// `Some(is_text)` while a fragmented message is in progress.
-    in_progress: Option<bool>,
-    buf: BytesMut,
-    fragments: usize,
+    /// The fragmented message in progress, if any. Boxed: most messages come in one frame, and
+    /// every idle connection would pay for the fields.
+    fragmented: Option<Box<Fragmented>>,
     utf8: Utf8Validator,
     /// Bytes of the current frame already fed to `utf8` by [`Assembler::validate_partial`].
     validated_in_frame: usize,
+}
+
+/// A message arriving in several frames.
+#[derive(Debug)]
+struct Fragmented {
+    is_text: bool,
+    buf: BytesMut,
+    fragments: usize,
 }
 
 impl Assembler {
@@ -246,17 +253,17 @@ impl Assembler {
 
     /// Whether a fragmented message is in progress (a continuation frame is expected).
     pub fn in_progress(&self) -> bool {
-        self.in_progress.is_some()
+        self.fragmented.is_some()
     }
 
     /// Whether the message being received (or about to start with `first_is_text`) is text.
     pub fn is_text(&self) -> Option<bool> {
-        self.in_progress
+        self.fragmented.as_ref().map(|f| f.is_text)
     }
 
     /// Bytes buffered so far for the message in progress.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.fragmented.as_ref().map_or(0, |f| f.buf.len())
     }
 
     /// Checks, at a frame's header, that a frame of `len` payload bytes may be added.
@@ -269,10 +276,10 @@ impl Assembler {
         max_message: usize,
         max_fragments: usize,
     ) -> Result<(), AssemblyError> {
-        if self.buf.len() as u64 + len > max_message as u64 {
+        if self.buffered() as u64 + len > max_message as u64 {
             return Err(AssemblyError::TooBig { limit: max_message });
         }
-        if self.fragments + 1 > max_fragments {
+        if self.fragmented.as_ref().map_or(0, |f| f.fragments) + 1 > max_fragments {
             return Err(AssemblyError::TooManyFragments {
                 limit: max_fragments,
             });
@@ -313,7 +320,7 @@ impl Assembler {
     ) -> Result<Option<Message>, AssemblyError> {
         let is_text = match first_is_text {
             Some(t) => t,
-            None => self.in_progress.unwrap_or(false),
+            None => self.is_text().unwrap_or(false),
         };
         if is_text {
             let done = self.validated_in_frame.min(payload.len());
@@ -323,7 +330,7 @@ impl Assembler {
             }
         }
         self.validated_in_frame = 0;
-        if fin && self.in_progress.is_none() {
+        if fin && self.fragmented.is_none() {
             // A single-frame message: no copy.
             return Ok(Some(if is_text {
                 Message::Text(Utf8Bytes::from_validated(payload))
@@ -331,15 +338,20 @@ impl Assembler {
                 Message::Binary(payload)
             }));
         }
-        self.in_progress = Some(is_text);
-        self.fragments += 1;
-        self.buf.extend_from_slice(&payload);
+        let fragmented = self.fragmented.get_or_insert_with(|| {
+            Box::new(Fragmented {
+                is_text,
+                buf: BytesMut::new(),
+                fragments: 0,
+            })
+        });
+        fragmented.fragments += 1;
+        fragmented.buf.extend_from_slice(&payload);
         if !fin {
             return Ok(None);
         }
-        let data = std::mem::take(&mut self.buf).freeze();
-        self.in_progress = None;
-        self.fragments = 0;
+        let data = std::mem::take(&mut fragmented.buf).freeze();
+        self.fragmented = None;
         Ok(Some(if is_text {
             Message::Text(Utf8Bytes::from_validated(data))
         } else {
