@@ -5,12 +5,7 @@
 'use strict';
 const http = require('http');
 const ws = require('ws');
-
-const i = process.argv.indexOf('--listen');
-const listen = i >= 0 ? process.argv[i + 1] : '127.0.0.1:0';
-const sep = listen.lastIndexOf(':');
-const host = listen.slice(0, sep);
-const port = Number(listen.slice(sep + 1));
+const { host, port } = require('./listen')();
 
 const wss = new ws.Server({ noServer: true });
 const clients = new Set();

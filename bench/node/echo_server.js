@@ -14,12 +14,7 @@
 // its threshold either way, so the echo below passes `compress` per message to do the same.
 'use strict';
 const { WebSocketServer } = require('ws');
-
-const i = process.argv.indexOf('--listen');
-const listen = i >= 0 ? process.argv[i + 1] : '127.0.0.1:0';
-const sep = listen.lastIndexOf(':');
-const host = listen.slice(0, sep);
-const port = Number(listen.slice(sep + 1));
+const { host, port } = require('./listen')();
 const deflate = process.argv.includes('--deflate');
 
 // tolqin-proto DeflateConfig::default().threshold

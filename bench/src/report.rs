@@ -23,76 +23,45 @@ const fn m(key: &'static str, label: &'static str, pointer: &'static str, higher
     }
 }
 
-const THROUGHPUT: &[Metric] = &[
-    m("msgs", "msgs/s", "/messages_per_sec", true),
-    m("mbs", "MB/s", "/mb_per_sec", true),
-    m(
-        "srv_us",
-        "server CPU us/msg",
-        "/server/cpu_us_per_message",
-        false,
-    ),
-    m("srv_cpu", "server CPU %", "/server/cpu_percent", false),
-    m(
-        "gen_cpu",
-        "generator CPU %",
-        "/generator_cpu_percent",
-        false,
-    ),
-    m(
-        "gen_us",
-        "generator CPU us/msg",
-        "/generator_cpu_us_per_message",
-        false,
-    ),
-    m(
-        "others",
-        "other processes CPU %",
-        "/others_cpu_percent",
-        false,
-    ),
-    m("p99", "p99 us", "/latency_us/p99", false),
-];
-const BULK: &[Metric] = &[
-    m("mbs", "MB/s", "/mb_per_sec", true),
-    m("msgs", "msgs/s", "/messages_per_sec", true),
-    m(
-        "srv_us",
-        "server CPU us/msg",
-        "/server/cpu_us_per_message",
-        false,
-    ),
-    m("srv_cpu", "server CPU %", "/server/cpu_percent", false),
-    m(
-        "gen_cpu",
-        "generator CPU %",
-        "/generator_cpu_percent",
-        false,
-    ),
-    m(
-        "gen_us",
-        "generator CPU us/msg",
-        "/generator_cpu_us_per_message",
-        false,
-    ),
-    m(
-        "others",
-        "other processes CPU %",
-        "/others_cpu_percent",
-        false,
-    ),
-];
+// Figures that several tables show.
+const MSGS: Metric = m("msgs", "msgs/s", "/messages_per_sec", true);
+const MBS: Metric = m("mbs", "MB/s", "/mb_per_sec", true);
+const SRV_US: Metric = m(
+    "srv_us",
+    "server CPU us/msg",
+    "/server/cpu_us_per_message",
+    false,
+);
+const SRV_CPU: Metric = m("srv_cpu", "server CPU %", "/server/cpu_percent", false);
+const GEN_CPU: Metric = m(
+    "gen_cpu",
+    "generator CPU %",
+    "/generator_cpu_percent",
+    false,
+);
+const GEN_US: Metric = m(
+    "gen_us",
+    "generator CPU us/msg",
+    "/generator_cpu_us_per_message",
+    false,
+);
+const OTHERS: Metric = m(
+    "others",
+    "other processes CPU %",
+    "/others_cpu_percent",
+    false,
+);
+const P99: Metric = m("p99", "p99 us", "/latency_us/p99", false);
+const CONNS: Metric = m("conns", "connections", "/connections", true);
+
+const THROUGHPUT: &[Metric] = &[MSGS, MBS, SRV_US, SRV_CPU, GEN_CPU, GEN_US, OTHERS, P99];
+const BULK: &[Metric] = &[MBS, MSGS, SRV_US, SRV_CPU, GEN_CPU, GEN_US, OTHERS];
 const LATENCY: &[Metric] = &[
-    m("p99", "p99 us", "/latency_us/p99", false),
+    P99,
     m("p50", "p50 us", "/latency_us/p50", false),
     m("p999", "p99.9 us", "/latency_us/p999", false),
-    m("msgs", "msgs/s", "/messages_per_sec", true),
-    m(
-        "srv_us",
-        "server CPU us/msg",
-        "/server/cpu_us_per_message",
-        false,
-    ),
+    MSGS,
+    SRV_US,
 ];
 const IDLE: &[Metric] = &[
     m(
@@ -114,31 +83,16 @@ const IDLE: &[Metric] = &[
         "/generator_cpu_percent",
         false,
     ),
-    m("conns", "connections", "/connections", true),
+    CONNS,
 ];
 const DEFLATE: &[Metric] = &[
-    m("msgs", "msgs/s", "/messages_per_sec", true),
-    m("mbs", "MB/s", "/mb_per_sec", true),
-    m(
-        "srv_us",
-        "server CPU us/msg",
-        "/server/cpu_us_per_message",
-        false,
-    ),
-    m("srv_cpu", "server CPU %", "/server/cpu_percent", false),
-    m(
-        "gen_cpu",
-        "generator CPU %",
-        "/generator_cpu_percent",
-        false,
-    ),
-    m(
-        "others",
-        "other processes CPU %",
-        "/others_cpu_percent",
-        false,
-    ),
-    m("p99", "p99 us", "/latency_us/p99", false),
+    MSGS,
+    MBS,
+    SRV_US,
+    SRV_CPU,
+    GEN_CPU,
+    OTHERS,
+    P99,
     m(
         "reply_b",
         "reply B on the wire",
@@ -171,11 +125,11 @@ const DEFLATE_MEMORY: &[Metric] = &[
         "/echo/reply_payload_bytes_per_message",
         false,
     ),
-    m("conns", "connections", "/connections", true),
+    CONNS,
 ];
 const CLIENT: &[Metric] = &[
-    m("msgs", "msgs/s", "/messages_per_sec", true),
-    m("mbs", "MB/s", "/mb_per_sec", true),
+    MSGS,
+    MBS,
     m(
         "cli_us",
         "client CPU us/msg",
@@ -505,16 +459,12 @@ pub fn markdown(doc: &Value, chart: &str) -> String {
             if client { "client" } else { "server" },
             primary.label
         );
-        let mut rule = String::from("|---|---:|---:|");
-        if !client {
-            head += " x raw TCP |";
-            rule += "---:|";
+        head += if client {
+            " x tokio-tungstenite | x tolqin |"
         } else {
-            head += " x tokio-tungstenite |";
-            rule += "---:|";
-        }
-        head += " x tolqin |";
-        rule += "---:|";
+            " x raw TCP | x tolqin |"
+        };
+        let mut rule = String::from("|---|---:|---:|---:|---:|");
         for m in &ms[1..] {
             head += &format!(" {} |", m.label);
             rule += "---:|";
@@ -522,12 +472,7 @@ pub fn markdown(doc: &Value, chart: &str) -> String {
         let _ = writeln!(s, "{head}\n{rule}");
         for (name, v) in ranked(servers) {
             let p = &v[primary.key];
-            let mut row = format!(
-                "| {name} | {} | {}-{} |",
-                p["median"].as_f64().map_or("-".into(), num),
-                p["min"].as_f64().map_or("-".into(), num),
-                p["max"].as_f64().map_or("-".into(), num)
-            );
+            let mut row = format!("| {name} | {} |", median_range(p));
             if client {
                 row += &format!(" {} |", ratio(&p["vs_tokio_tungstenite"]));
             } else {
@@ -580,11 +525,9 @@ fn deflate_table(s: &mut String, w: &str, servers: &serde_json::Map<String, Valu
         let (base, mode) = split_row(name);
         let p = &v[primary.key];
         let mut row = format!(
-            "| {base} | {} | {} | {}-{} | {} | {} |",
+            "| {base} | {} | {} | {} | {} |",
             if mode == Some("deflate") { "on" } else { "off" },
-            p["median"].as_f64().map_or("-".into(), num),
-            p["min"].as_f64().map_or("-".into(), num),
-            p["max"].as_f64().map_or("-".into(), num),
+            median_range(p),
             ratio(&p["vs_plain"]),
             ratio(&p["vs_node_ws"]),
         );
@@ -603,6 +546,12 @@ fn deflate_table(s: &mut String, w: &str, servers: &serde_json::Map<String, Valu
         let _ = writeln!(s, "{row}");
     }
     let _ = writeln!(s);
+}
+
+/// A figure's median and min-max cells.
+fn median_range(p: &Value) -> String {
+    let cell = |k: &str| p[k].as_f64().map_or("-".into(), num);
+    format!("{} | {}-{}", cell("median"), cell("min"), cell("max"))
 }
 
 /// The server's CPU per unit of work: the figure that does not depend on the bottleneck.

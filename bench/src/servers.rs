@@ -32,24 +32,33 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// tokio-tungstenite: `accept_async`, then the stream of messages forwarded into the sink.
-pub fn tungstenite(listen: SocketAddr) -> anyhow::Result<()> {
+/// Serves every connection accepted on `listen` (with `TCP_NODELAY`, as `tolqin echo` sets
+/// it) with `handle`, on the single-threaded runtime.
+fn serve<F>(listen: SocketAddr, handle: fn(TcpStream) -> F) -> anyhow::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     runtime()?.block_on(async move {
         let listener = bind(listen).await?;
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                let (write, read) = ws.split();
-                let _ = read
-                    .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
-                    .forward(write)
-                    .await;
-            });
+            tokio::spawn(handle(stream));
         }
+    })
+}
+
+/// tokio-tungstenite: `accept_async`, then the stream of messages forwarded into the sink.
+pub fn tungstenite(listen: SocketAddr) -> anyhow::Result<()> {
+    serve(listen, |stream| async move {
+        let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        let (write, read) = ws.split();
+        let _ = read
+            .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
+            .forward(write)
+            .await;
     })
 }
 
@@ -85,34 +94,20 @@ pub fn fastwebsockets(listen: SocketAddr) -> anyhow::Result<()> {
         Ok(response)
     }
 
-    runtime()?.block_on(async move {
-        let listener = bind(listen).await?;
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = http1::Builder::new()
-                    .serve_connection(io, service_fn(server_upgrade))
-                    .with_upgrades()
-                    .await;
-            });
-        }
+    serve(listen, |stream| async move {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let _ = http1::Builder::new()
+            .serve_connection(io, service_fn(server_upgrade))
+            .with_upgrades()
+            .await;
     })
 }
 
 /// Raw TCP: answers the opening handshake, then echoes bytes unchanged (frames stay masked;
 /// the generator parses headers only, so it does not mind).
 pub fn raw(listen: SocketAddr) -> anyhow::Result<()> {
-    runtime()?.block_on(async move {
-        let listener = bind(listen).await?;
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let _ = raw_echo(stream).await;
-            });
-        }
+    serve(listen, |stream| async move {
+        let _ = raw_echo(stream).await;
     })
 }
 

@@ -12,6 +12,10 @@
 
 use std::time::Instant;
 
+#[path = "../tests/support/chat_json.rs"]
+mod chat_json;
+use chat_json::chat_json;
+
 use tolqin_proto::Role;
 use tolqin_proto::deflate::{Codec, DeflateConfig, DeflateParams};
 
@@ -23,35 +27,6 @@ fn rss_kib() -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-/// 16 KiB of chat-like JSON; `first_id` 0 gives the message of `tests/deflate_memory.rs`,
-/// others the messages that follow it.
-fn sample(first_id: u32) -> Vec<u8> {
-    let words = [
-        "hello", "world", "tolqin", "deflate", "window", "the", "a", "message",
-    ];
-    let mut seed = 0x2545_f491_u32 ^ first_id;
-    let mut out = Vec::new();
-    let mut id = first_id;
-    while out.len() < 16 << 10 {
-        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let (user, w1, w2) = (
-            seed >> 24,
-            (seed >> 8) as usize % 8,
-            (seed >> 16) as usize % 8,
-        );
-        out.extend_from_slice(
-            format!(
-                r#"{{"id":{id},"user":"u{user}","content":"{} {} {id}"}}"#,
-                words[w1], words[w2]
-            )
-            .as_bytes(),
-        );
-        id += 1;
-    }
-    out.truncate(16 << 10);
-    out
 }
 
 const ROWS: [(u8, u32, u8, bool); 10] = [
@@ -90,7 +65,7 @@ fn main() {
 fn measure((bits, level, mem_level, nct): (u8, u32, u8, bool)) {
     const N: usize = 1000;
     const ROUNDS: u32 = 200;
-    let message = sample(0);
+    let message = chat_json(0, 16 << 10);
     let params = DeflateParams {
         server_no_context_takeover: nct,
         client_no_context_takeover: nct,
@@ -122,7 +97,9 @@ fn measure((bits, level, mem_level, nct): (u8, u32, u8, bool)) {
     let per = rss_kib().saturating_sub(before) as f64 / N as f64;
     drop(codecs);
 
-    let messages: Vec<Vec<u8>> = (1..=ROUNDS).map(|i| sample(i * 1000)).collect();
+    let messages: Vec<Vec<u8>> = (1..=ROUNDS)
+        .map(|i| chat_json(i * 1000, 16 << 10))
+        .collect();
     let mut c = Codec::new(Role::Server, params, &config);
     let start = Instant::now();
     for m in &messages {

@@ -588,7 +588,9 @@ impl Connection {
             // A frame bigger than what came: room for all of it (up to a bound) before the
             // copy, so the rest is read straight into place instead of the buffer growing,
             // and being copied, step by step.
-            if let Ok(Some((h, head))) = FrameHeader::decode(data) {
+            // Only a 16- or 64-bit length can exceed one read; a 7-bit one is not decoded.
+            let extended = data.len() > 1 && data[1] & 0x7f >= 126;
+            if extended && let Ok(Some((h, head))) = FrameHeader::decode(data) {
                 let frame = (h.payload_len as usize).saturating_add(head);
                 if frame > data.len() && h.payload_len <= self.config.max_frame_size as u64 {
                     self.rbuf.reserve(frame.min(MAX_FRAME_RESERVE));
@@ -992,30 +994,25 @@ impl Connection {
     }
 
     fn push_frame(&mut self, opcode: OpCode, payload: Bytes, fin: bool, counted: bool, rsv: u8) {
-        let payload = if self.role == Role::Client {
-            match payload.try_into_mut() {
-                // The payload is ours alone (a message the caller handed over): masked in
-                // place, no copy.
-                Ok(owned) => return self.push_frame_owned(opcode, owned, fin, counted, rsv),
-                Err(shared) => shared,
-            }
-        } else {
-            payload
-        };
-        let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
-        let payload = match mask {
-            // Shared (a broadcast, static bytes): masked into the arena. Boxed and made on
-            // first use: servers never mask, and every idle connection would pay for the field.
-            Some(key) => {
+        if self.role == Role::Server {
+            return self.push_encoded(opcode, payload, None, fin, counted, rsv);
+        }
+        match payload.try_into_mut() {
+            // The payload is ours alone (a message the caller handed over): masked in place,
+            // no copy.
+            Ok(owned) => self.push_frame_owned(opcode, owned, fin, counted, rsv),
+            // Shared (a broadcast, static bytes): masked into the arena.
+            Err(shared) => {
+                // RFC 6455 5.3: a fresh, unpredictable key for every frame.
+                let key: [u8; 4] = rand::random();
                 let arena = &mut self.extras_mut().mask_arena;
-                arena.reserve(payload.len());
-                arena.extend_from_slice(&payload);
+                arena.reserve(shared.len());
+                arena.extend_from_slice(&shared);
                 apply_mask(arena, key, 0);
-                arena.split().freeze()
+                let masked = arena.split().freeze();
+                self.push_encoded(opcode, masked, Some(key), fin, counted, rsv);
             }
-            None => payload,
-        };
-        self.push_encoded(opcode, payload, mask, fin, counted, rsv);
+        }
     }
 
     /// [`Connection::push_frame`] for a payload only this connection holds: a client masks it

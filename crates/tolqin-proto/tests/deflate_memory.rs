@@ -13,6 +13,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+#[path = "support/chat_json.rs"]
+mod chat_json;
+use chat_json::chat_json;
+
 use tolqin_proto::Role;
 use tolqin_proto::deflate::{Codec, DeflateConfig, DeflateParams};
 
@@ -82,34 +86,6 @@ const fn setting(bits: u8, level: u32, mem_level: u8, nct: bool) -> Setting {
 
 const DEFAULT: Setting = setting(15, 6, 8, false);
 
-/// 16 KiB of chat-like JSON, varied enough that the memory level shows in the ratio.
-fn sample() -> Vec<u8> {
-    let words = [
-        "hello", "world", "tolqin", "deflate", "window", "the", "a", "message",
-    ];
-    let mut seed = 0x2545_f491_u32;
-    let mut out = Vec::new();
-    let mut id = 0;
-    while out.len() < 16 << 10 {
-        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let (user, w1, w2) = (
-            seed >> 24,
-            (seed >> 8) as usize % 8,
-            (seed >> 16) as usize % 8,
-        );
-        out.extend_from_slice(
-            format!(
-                r#"{{"id":{id},"user":"u{user}","content":"{} {} {id}"}}"#,
-                words[w1], words[w2]
-            )
-            .as_bytes(),
-        );
-        id += 1;
-    }
-    out.truncate(16 << 10);
-    out
-}
-
 /// What a server codec with setting `s` holds after one message each way.
 #[derive(Debug, Clone, Copy)]
 struct Measured {
@@ -165,7 +141,7 @@ fn kib(bytes: isize) -> String {
 
 #[test]
 fn memory_per_connection_by_setting() {
-    let message = sample();
+    let message = chat_json(0, 16 << 10);
     let rows = [
         DEFAULT,
         setting(15, 1, 8, false),

@@ -2,6 +2,10 @@
 
 use super::*;
 
+#[path = "../../tests/support/chat_json.rs"]
+mod chat_json;
+use chat_json::chat_json;
+
 fn ext(s: &str) -> Extension {
     let value = http::HeaderValue::from_str(s).unwrap();
     let mut all = crate::handshake::parse_extensions([&value]).unwrap();
@@ -273,42 +277,12 @@ fn rfc7692_7_2_3_3_to_5_other_block_forms() {
     }
 }
 
-/// Chat-like JSON: less regular than a repeated sentence, so that small memory levels (many
-/// short blocks) are exercised on data they compress less well.
-fn json_lines(len: usize) -> Vec<u8> {
-    let words = [
-        "hello", "world", "tolqin", "deflate", "window", "the", "a", "message",
-    ];
-    let mut seed = 0x2545_f491_u32;
-    let mut out = Vec::with_capacity(len + 100);
-    for id in 0.. {
-        if out.len() >= len {
-            break;
-        }
-        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let (user, w1, w2) = (
-            seed >> 24,
-            (seed >> 8) as usize % 8,
-            (seed >> 16) as usize % 8,
-        );
-        out.extend_from_slice(
-            format!(
-                r#"{{"id":{id},"user":"u{user}","content":"{} {} {id}"}}"#,
-                words[w1], words[w2]
-            )
-            .as_bytes(),
-        );
-    }
-    out.truncate(len);
-    out
-}
-
 #[test]
 fn rfc7692_7_2_roundtrip_every_mem_level_window_takeover_and_direction() {
     let repeated: Vec<u8> = (0..20_000)
         .map(|i| b"the quick brown fox jumps over the lazy dog "[i % 44])
         .collect();
-    let json = json_lines(20_000);
+    let json = chat_json(0, 20_000);
     for mem_level in 1..=9u8 {
         let config = DeflateConfig::default()
             .with_threshold(0)
@@ -369,7 +343,7 @@ fn mem_level_defaults_to_8_and_is_clamped_to_1_to_9() {
 #[test]
 fn lower_mem_level_compresses_varied_data_less_well() {
     // The trade the setting documents: fewer pending symbols, shorter blocks, more headers.
-    let json = json_lines(64 << 10);
+    let json = chat_json(0, 64 << 10);
     let size = |mem_level| {
         let config = DeflateConfig::default().with_mem_level(mem_level);
         Codec::new(Role::Server, params(false, false, 15, 15), &config)
