@@ -581,33 +581,40 @@ impl Driver {
                     Some(Err(e)) => last_error = Some(e),
                     None => break,
                 },
-                command = self.commands.recv(), if !closing_by_us => match command {
-                    Some(Command::Send(message)) => {
-                        match tx.feed(message.clone()) {
-                            Ok(()) => in_flight.push(message),
-                            // Closing or closed: this one is not sent.
-                            Err(_) => self.pending.push_back(message),
+                command = self.commands.recv(), if !closing_by_us => {
+                    // Take whatever else is queued too, for one write; a close queued behind
+                    // the sends ends the batch (the sends before it still go out first).
+                    let mut command = command;
+                    let close = loop {
+                        match command {
+                            Some(Command::Send(message)) => match tx.feed(message.clone()) {
+                                Ok(()) => in_flight.push(message),
+                                // Closing or closed: this one is not sent.
+                                Err(_) => self.pending.push_back(message),
+                            },
+                            Some(Command::Close(code, reason)) => break Some((code, reason)),
+                            // The EventSocket was dropped: close politely.
+                            None => break Some((Some(CloseCode::NORMAL), String::new())),
                         }
-                        // Take whatever else is queued, for one write.
-                        while let Ok(Command::Send(more)) = self.commands.try_recv() {
-                            match tx.feed(more.clone()) {
-                                Ok(()) => in_flight.push(more),
-                                Err(_) => self.pending.push_back(more),
+                        match self.commands.try_recv() {
+                            Ok(next) => command = Some(next),
+                            Err(mpsc::error::TryRecvError::Empty) => break None,
+                            Err(mpsc::error::TryRecvError::Disconnected) => command = None,
+                        }
+                    };
+                    if let Some((code, reason)) = close {
+                        closing_by_us = true;
+                        // The close frame goes out after the messages fed before it.
+                        match tx.close(code, &reason).await {
+                            Ok(()) => {
+                                let bytes: usize = in_flight.iter().map(Message::len).sum();
+                                in_flight.clear();
+                                self.mark_done(bytes);
                             }
+                            Err(e) => last_error = Some(e),
                         }
                     }
-                    Some(Command::Close(code, reason)) => {
-                        closing_by_us = true;
-                        if let Err(e) = tx.close(code, &reason).await {
-                            last_error = Some(e);
-                        }
-                    }
-                    None => {
-                        // The EventSocket was dropped: close politely.
-                        closing_by_us = true;
-                        let _ = tx.close(Some(CloseCode::NORMAL), "").await;
-                    }
-                },
+                }
             }
         }
         let info = rx.close_info();

@@ -253,3 +253,42 @@ fn backoff_grows_with_jitter_and_a_cap() {
         (0..20).map(|_| policy.delay(5).as_micros()).collect();
     assert!(delays.len() > 1, "jitter spreads the delays");
 }
+
+/// `close()` right behind a burst of `send()`s (a piped script's last lines, then EOF): the
+/// sends go out, then the close; the close is never lost in the batch. On the current-thread
+/// runtime the driver only runs once all three commands are queued, so this is deterministic.
+#[tokio::test]
+async fn close_queued_behind_sends_is_not_lost() {
+    let addr = echo_server().await;
+    for round in 0..3 {
+        let mut socket = EventSocket::connect(&url(addr)).unwrap();
+        assert!(matches!(next(&mut socket).await, SocketEvent::Open { .. }));
+        for i in 0..=round {
+            socket.send(format!("m{i}")).unwrap();
+        }
+        socket.close(Some(CloseCode::NORMAL), "done").unwrap();
+        let mut echoed = Vec::new();
+        loop {
+            match next(&mut socket).await {
+                SocketEvent::Message(Message::Text(t)) => echoed.push(t.to_string()),
+                SocketEvent::Close {
+                    code,
+                    reason,
+                    was_clean,
+                } => {
+                    assert_eq!(
+                        (code, reason.as_str(), was_clean),
+                        (CloseCode::NORMAL, "done", true)
+                    );
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The server read every message before our close frame, so it echoed them all first.
+        let expected: Vec<String> = (0..=round).map(|i| format!("m{i}")).collect();
+        assert_eq!(echoed, expected, "round {round}");
+        assert_eq!(socket.buffered_amount(), 0, "round {round}");
+        assert_eq!(socket.ready_state(), ReadyState::Closed);
+    }
+}
