@@ -4,10 +4,14 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: fast, and it returns freed memory to the system, so a server's RSS comes back
-/// down after a burst of connections (glibc's malloc keeps it).
+/// jemalloc. tokio allocates each task and each socket registration aligned to 128 bytes;
+/// jemalloc's size classes that are multiples of 128 serve such a block exactly, where
+/// mimalloc (about 1,080 B of RSS per idle connection) and glibc (1,330 B) round it up to the
+/// next class or pad it. With jemalloc an idle connection costs 956 B of RSS for its 896 B of
+/// heap (`tolqin bench --idle 10000 --server-pid`, BENCHMARKS.md). jemalloc also returns freed
+/// memory to the system, so a server's RSS comes back down after a burst of connections.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod bench;
 mod chat;

@@ -4,14 +4,15 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Kill, echo};
+use support::{Started, echo};
 use tolqin::Message;
 
 /// Starts `tolqin echo` on a free port; returns it and its URL.
-fn start_echo(extra: &[&str]) -> (Kill, String) {
+fn start_echo(extra: &[&str]) -> (Started, String) {
     let server = echo(extra);
     assert!(!server.url.ends_with(":0"), "the real port is printed");
-    (server.process, format!("{}/", server.url))
+    let url = format!("{}/", server.url);
+    (server, url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +70,7 @@ async fn sigterm_closes_with_1001_and_loses_no_accepted_message() {
         }
     });
     let mut next = 0u32;
-    let pid = nix::unistd::Pid::from_raw(server.0.id() as i32);
+    let pid = nix::unistd::Pid::from_raw(server.process.id() as i32);
     let run = async {
         while let Some(message) = rx.recv().await {
             let n: u32 = message.unwrap().as_text().unwrap().parse().unwrap();
@@ -92,7 +93,7 @@ async fn sigterm_closes_with_1001_and_loses_no_accepted_message() {
     sender.await.unwrap();
     let start = std::time::Instant::now();
     let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
+        if let Some(status) = server.process.0.try_wait().unwrap() {
             break status;
         }
         assert!(

@@ -3,8 +3,9 @@
 //! No WebDriver, no downloaded browser: Debian's `chromium` with a fresh profile.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,13 +13,36 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::TempDir;
-use crate::process::Kill;
 
 /// A running headless Chromium with its own profile; closed (and the profile removed) on drop.
 #[derive(Debug)]
 pub struct Browser {
-    _process: Kill,
-    _profile: TempDir,
+    process: Child,
+    profile: TempDir,
+}
+
+impl Drop for Browser {
+    /// Kills Chromium's whole process group (its renderer, GPU and crash-handler processes
+    /// too: killed alone, the main process leaves them writing into the profile), then removes
+    /// the profile.
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.process.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        // A child may still be exiting; a few bounded tries.
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(self.profile.path()).is_ok() || !self.profile.path().exists()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Browser {
@@ -51,11 +75,13 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, so that drop kills its helper processes too.
+            .process_group(0)
             .spawn()
             .expect("chromium starts");
         Browser {
-            _process: Kill(child),
-            _profile: profile,
+            process: child,
+            profile,
         }
     }
 }

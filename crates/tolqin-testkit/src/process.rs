@@ -32,6 +32,22 @@ pub struct Started {
     pub notes: Vec<String>,
 }
 
+impl Drop for Started {
+    /// After the process is killed (the `process` field drops after this), removes the
+    /// development certificate a `--tls-self-signed` server wrote to the temp dir: killed, it
+    /// cannot remove it itself.
+    fn drop(&mut self) {
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+        if let Some(path) = self.note("certificate") {
+            let path = std::path::Path::new(path);
+            if path.starts_with(std::env::temp_dir()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
 impl Started {
     /// The value of a `name: value` line printed before the ready line.
     pub fn note(&self, name: &str) -> Option<&str> {
