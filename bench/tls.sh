@@ -2,12 +2,13 @@
 # What TLS costs (issue 5): echo throughput of `tolqin echo` over wss:// against ws://, for
 # 20-byte and 16 KiB messages. The server is pinned to CPU 0 (--threads 1, no deflate), the
 # client (the tolqin client in examples/echo_load.rs) to CPU 1; plain and TLS alternate.
-# Usage: bench/tls.sh [ROUNDS] (default 3); prints one line per round and size.
+# Usage: bench/tls.sh [ROUNDS] (default 3); prints one line per round and size: messages/s
+# and the server's CPU time per message (from /proc), plain and TLS.
 set -u
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 cargo build --release -q -p tolqin-cli -p tolqin --example echo_load
-B=target/release/tolqin
+B=${TOLQIN_BIN:-target/release/tolqin}
 L=target/release/examples/echo_load
 out=$(mktemp -d)
 trap 'kill $P 2>/dev/null; rm -rf "$out"' EXIT
@@ -19,15 +20,29 @@ serve() { # extra echo args...; sets P, URL, CA
   URL=$(sed -n 's/^listening on //p' "$out/echo.out")/
   CA=$(sed -n 's/^certificate: //p' "$out/echo.out")
 }
+# CPU time (user + system, in clock ticks) the server process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# run LABEL CLIENT-ARGS...: one client run against the server $P; prints "RATE msg/s, CPU us/msg".
+run() {
+  local before after rate
+  before=$(cpu_ticks "$P")
+  rate=$(taskset -c 1 $L "$@" 2>/dev/null | grep -o '[0-9]* msg/s' | grep -o '[0-9]*')
+  after=$(cpu_ticks "$P")
+  # The client runs for 4 s at RATE: server CPU per message, in microseconds.
+  echo "$rate msg/s (server $(awk -v t=$((after - before)) -v hz="$hz" -v r="$rate" \
+    'BEGIN { printf "%.1f", (r > 0 ? t / hz * 1e6 / (r * 4) : 0) }') us/msg)"
+}
 for round in $(seq "$rounds"); do
   for size in 20 16384; do
     conns=$([ "$size" = 20 ] && echo 50 || echo 10)
     serve
-    plain=$(taskset -c 1 $L "$URL" $conns $size 4 2>/dev/null | grep -o '[0-9]* msg/s')
+    plain=$(run "$URL" $conns $size 4)
     kill $P; wait $P 2>/dev/null
     serve --tls-self-signed
-    tls=$(taskset -c 1 $L "$URL" $conns $size 4 --ca "$CA" 2>/dev/null | grep -o '[0-9]* msg/s')
+    tls=$(run "$URL" $conns $size 4 --ca "$CA")
     kill $P; wait $P 2>/dev/null
+    rm -f "$CA"
     echo "round $round, $conns connections x $size B: plain $plain, tls $tls"
   done
 done

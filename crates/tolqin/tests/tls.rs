@@ -273,7 +273,7 @@ async fn verification_failures_are_reported_as_such() {
             ca.issue_for_years(&["127.0.0.1"], 2000, 2001),
             ca.client(),
             |e| matches!(e, TlsError::CertificateExpired { .. }),
-            "has expired (not valid after 2001-01-01 00:00:00 UTC)",
+            "has expired (not valid after 2001-01-01T00:00:00Z)",
         ),
     ];
     for (name, leaf, client, is_expected, words) in cases {
