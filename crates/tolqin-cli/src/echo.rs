@@ -138,7 +138,13 @@ where
             // No local lives across an await but `ws` and `closing`: each would take room in
             // the state every idle connection keeps.
             let stop = {
+                // Biased, receiving first: while messages are ready the shutdown signal is not
+                // even polled (its registration would cost two lock round trips per wake-up),
+                // and no random number is drawn per message; a connection that keeps
+                // receiving still sees the signal, through the check on the flag.
                 let received = tokio::select! {
+                    biased;
+                    () = std::future::ready(()), if !closing && stopping.is_cancelled() => None,
                     received = ws.recv() => Some(received),
                     () = stopping.cancelled(), if !closing => None,
                 };

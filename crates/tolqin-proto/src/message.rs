@@ -88,7 +88,7 @@ impl From<&str> for Utf8Bytes {
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = InvalidUtf8;
     fn try_from(bytes: Bytes) -> Result<Self, InvalidUtf8> {
-        simdutf8::basic::from_utf8(&bytes).map_err(|_| InvalidUtf8)?;
+        crate::utf8::validate(&bytes)?;
         Ok(Utf8Bytes(bytes))
     }
 }
@@ -304,6 +304,28 @@ impl Assembler {
         self.utf8.feed(&frame_prefix[self.validated_in_frame..])?;
         self.validated_in_frame = frame_prefix.len();
         Ok(())
+    }
+
+    /// Whether a frame can bypass [`Assembler::push`]: no fragmented message in progress and
+    /// nothing of the frame validated piecemeal, so a complete single-frame message needs only
+    /// [`Assembler::single`].
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.fragmented.is_none() && self.validated_in_frame == 0
+    }
+
+    /// A complete message in one frame, when [`Assembler::is_idle`]: text is validated whole,
+    /// without the incremental validator's state. (The hot path of small messages.)
+    ///
+    /// # Errors
+    /// [`AssemblyError::InvalidUtf8`].
+    #[inline]
+    pub(crate) fn single(is_text: bool, payload: Bytes) -> Result<Message, AssemblyError> {
+        Ok(if is_text {
+            Message::Text(Utf8Bytes::try_from(payload)?)
+        } else {
+            Message::Binary(payload)
+        })
     }
 
     /// Adds a complete frame's payload. `first_is_text` is `Some` for the first frame of a

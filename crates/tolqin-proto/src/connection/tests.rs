@@ -216,6 +216,24 @@ fn rfc6455_8_1_invalid_utf8_fails_fast_mid_frame() {
 }
 
 #[test]
+fn rfc6455_8_1_invalid_utf8_in_a_whole_frame() {
+    // A whole single-frame message in one read takes the fast path; it is validated all the
+    // same, short (ASCII check first) or long (simdutf8).
+    for payload in [
+        &[b'a', 0xff][..],
+        &[0xc0, 0x80][..],
+        &[[b'x'; 100].as_slice(), &[0xed, 0xa0, 0x80]].concat()[..],
+    ] {
+        let mut conn = server();
+        let events = feed(&mut conn, &client_frame(0x1, payload));
+        assert_failed(&mut conn, &events, 1007);
+    }
+    let mut conn = server();
+    let events = feed(&mut conn, &client_frame(0x1, "κόσμε".as_bytes()));
+    assert!(matches!(&events[..], [Event::Message(Message::Text(t))] if t == "κόσμε"));
+}
+
+#[test]
 fn rfc6455_8_1_invalid_utf8_split_across_fragments() {
     let mut conn = server();
     let mut wire = frame(false, 0, 0x1, &[b'a', 0xf4], Some(KEY));
@@ -606,6 +624,8 @@ fn arb_frame() -> impl Strategy<Value = Vec<u8>> {
             wire
         }),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(|junk| junk),
+        // Text frames of arbitrary bytes: mostly invalid UTF-8, caught whole or mid-frame.
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(|p| client_frame(0x1, &p)),
     ]
 }
 
