@@ -69,8 +69,8 @@ struct ClientResult {
 async fn drive(args: ClientArgs) -> anyhow::Result<ClientResult> {
     let count = Rc::new(Cell::new(0u64));
     let failed = Rc::new(Cell::new(0u64));
-    let payload: Vec<u8> = (0..args.size).map(|i| b'a' + (i % 26) as u8).collect();
-    let text = String::from_utf8(payload.clone()).expect("ASCII");
+    let payload: bytes::Bytes = (0..args.size).map(|i| b'a' + (i % 26) as u8).collect();
+    let message = Prebuilt::new(args.client, &payload, args.text);
     let mut sockets = Vec::new();
     for _ in 0..args.connections {
         sockets.push(Socket::open(&args).await?);
@@ -80,11 +80,11 @@ async fn drive(args: ClientArgs) -> anyhow::Result<ClientResult> {
     let end = from + Duration::from_secs_f64(args.duration);
     for mut socket in sockets {
         let (count, failed) = (count.clone(), failed.clone());
-        let (payload, text, is_text) = (payload.clone(), text.clone(), args.text);
+        let message = message.clone();
         tokio::task::spawn_local(async move {
             tokio::time::sleep_until(start.into()).await;
             loop {
-                if socket.round_trip(&payload, &text, is_text).await.is_err() {
+                if socket.round_trip(&message).await.is_err() {
                     failed.set(failed.get() + 1);
                     return;
                 }
@@ -158,34 +158,48 @@ impl Socket {
         })
     }
 
-    async fn round_trip(
-        &mut self,
-        payload: &[u8],
-        text: &str,
-        is_text: bool,
-    ) -> anyhow::Result<()> {
-        match self {
-            Socket::Tolqin(ws) => {
-                let m = if is_text {
-                    tolqin::Message::text(text.to_owned())
-                } else {
-                    tolqin::Message::binary(payload.to_vec())
-                };
-                ws.send(m).await?;
+    /// Sends one message and waits for its echo. The message is built once per connection and
+    /// cloned here (a reference count, for both libraries), so that the harness does not
+    /// measure its own allocation and copy of the payload.
+    async fn round_trip(&mut self, message: &Prebuilt) -> anyhow::Result<()> {
+        match (self, message) {
+            (Socket::Tolqin(ws), Prebuilt::Tolqin(m)) => {
+                ws.send(m.clone()).await?;
                 ws.recv().await.context("closed")??;
             }
-            Socket::Tungstenite(ws) => {
-                use tokio_tungstenite::tungstenite::Message;
-                let m = if is_text {
-                    Message::text(text.to_owned())
-                } else {
-                    Message::binary(payload.to_vec())
-                };
-                ws.send(m).await?;
+            (Socket::Tungstenite(ws), Prebuilt::Tungstenite(m)) => {
+                ws.send(m.clone()).await?;
                 ws.next().await.context("closed")??;
             }
+            _ => anyhow::bail!("message built for the other client"),
         }
         Ok(())
+    }
+}
+
+/// The message a connection sends, in its library's own type.
+#[derive(Clone)]
+enum Prebuilt {
+    Tolqin(tolqin::Message),
+    Tungstenite(tokio_tungstenite::tungstenite::Message),
+}
+
+impl Prebuilt {
+    fn new(client: ClientKind, payload: &bytes::Bytes, text: bool) -> Self {
+        use tokio_tungstenite::tungstenite::Message as TMessage;
+        let as_text = || String::from_utf8(payload.to_vec()).expect("ASCII payload");
+        match (client, text) {
+            (ClientKind::Tolqin, true) => Prebuilt::Tolqin(tolqin::Message::text(as_text())),
+            (ClientKind::Tolqin, false) => {
+                Prebuilt::Tolqin(tolqin::Message::binary(payload.clone()))
+            }
+            (ClientKind::TokioTungstenite, true) => {
+                Prebuilt::Tungstenite(TMessage::text(as_text()))
+            }
+            (ClientKind::TokioTungstenite, false) => {
+                Prebuilt::Tungstenite(TMessage::binary(payload.clone()))
+            }
+        }
     }
 }
 

@@ -250,7 +250,12 @@ struct Extras {
     close_received: Option<CloseFrame>,
     /// Reusable buffer the client masks outgoing payloads it does not own into.
     mask_arena: BytesMut,
+    /// The size of the arena's allocation (its `capacity` is only what is left of it).
+    mask_arena_size: usize,
 }
+
+/// The largest mask arena a client keeps while idle (see [`Connection::shrink_read_buffer`]).
+const MAX_ARENA_KEPT: usize = 1 << 20;
 
 /// Unsent pongs kept at most: every ping is answered while the peer reads.
 const MAX_UNSENT_PONGS: usize = 32;
@@ -683,8 +688,13 @@ impl Connection {
         }
         if self.out.pending == 0
             && let Some(extras) = &mut self.extras
+            && extras.mask_arena_size > MAX_ARENA_KEPT
         {
+            // A small arena is kept for the next message (its frames written, the allocation
+            // is ours alone again and is reused without a fresh one and its page faults); a
+            // large one is not kept by an idle connection.
             extras.mask_arena = BytesMut::new();
+            extras.mask_arena_size = 0;
         }
     }
 
@@ -1099,9 +1109,9 @@ impl Connection {
             Err(shared) => {
                 // RFC 6455 5.3: a fresh, unpredictable key for every frame.
                 let key: [u8; 4] = rand::random();
+                self.reserve_mask_arena(shared.len());
                 let arena = &mut self.extras_mut().mask_arena;
                 let start = arena.len();
-                arena.reserve(shared.len());
                 mask::copy_masked(
                     &mut arena.spare_capacity_mut()[..shared.len()],
                     &shared,
@@ -1120,6 +1130,19 @@ impl Connection {
                 let masked = arena.split().freeze();
                 self.push_encoded(opcode, masked, Some(key), fin, counted, rsv);
             }
+        }
+    }
+
+    /// Client: room for `len` more bytes in the mask arena. One reservation for a whole
+    /// message, made before its first frame, serves all its frames: each is split off the
+    /// same allocation. Once every frame sharing it is written, the allocation is reused.
+    fn reserve_mask_arena(&mut self, len: usize) {
+        let extras = self.extras_mut();
+        if extras.mask_arena.capacity() < len {
+            extras.mask_arena.reserve(len);
+            // Reused in place (everything split off it written and dropped) or allocated
+            // anew: either way the allocation now holds at least `len` bytes.
+            extras.mask_arena_size = extras.mask_arena_size.max(extras.mask_arena.capacity());
         }
     }
 
@@ -1205,6 +1228,10 @@ impl Connection {
         let mut owned = match payload.try_into_mut() {
             Ok(owned) => owned,
             Err(shared) => {
+                if self.role == Role::Client {
+                    // Every frame is masked into one allocation.
+                    self.reserve_mask_arena(shared.len());
+                }
                 let mut at = 0;
                 while at < shared.len() {
                     let end = (at + step).min(shared.len());
