@@ -234,6 +234,11 @@ impl OutFrame {
 /// large frames and stalls should not make every connection reserve its whole size.
 const MAX_FRAME_RESERVE: usize = 1 << 20;
 
+/// Up to this payload size, a message is copied out of the read buffer rather than split off
+/// it: a small allocation costs less than the shared buffer's reference count, taken and
+/// released atomically for every message.
+const SMALL_COPY: usize = 64;
+
 /// From this payload size on, [`Connection::receive`] unmasks a server's first frame while
 /// copying it; smaller frames are copied together with whatever follows them and unmasked in
 /// place, which costs less for a batch of small messages.
@@ -897,8 +902,15 @@ impl Connection {
                     if let Some(key) = header.mask {
                         apply_mask(&mut self.rbuf[n..n + len], key, 0);
                     }
-                    let mut payload = self.rbuf.split_to(n + len).freeze();
-                    payload.advance(n);
+                    let payload = if len <= SMALL_COPY {
+                        let payload = Bytes::copy_from_slice(&self.rbuf[n..n + len]);
+                        self.rbuf.advance(n + len);
+                        payload
+                    } else {
+                        let mut payload = self.rbuf.split_to(n + len).freeze();
+                        payload.advance(n);
+                        payload
+                    };
                     return Some(self.single_message(&header, payload));
                 }
                 self.rbuf.advance(n);
