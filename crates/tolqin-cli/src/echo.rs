@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -12,6 +13,13 @@ use tokio_util::task::TaskTracker;
 use tolqin::{CloseCode, WebSocket};
 
 use crate::EchoArgs;
+
+/// Set when the server starts shutting down, before `stopping` is cancelled: the flag that a
+/// connection busy receiving checks once per batch of messages. An atomic load, where
+/// `CancellationToken::is_cancelled` locks the mutex that every connection's token shares (a
+/// lock per batch on every connection, contended across threads with `--threads`). One server
+/// per process: `run` is the binary's.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Serves until interrupted (Ctrl-C / SIGTERM).
 pub async fn run(args: EchoArgs) -> std::io::Result<()> {
@@ -75,6 +83,7 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
     // it), and wait for the close handshakes, bounded by the close timeout.
     drop(listener);
     tracing::info!(connections = tasks.len(), "shutting down");
+    STOPPING.store(true, Ordering::Release);
     stopping.cancel();
     tasks.close();
     let _ = tokio::time::timeout(close_timeout + Duration::from_secs(1), tasks.wait()).await;
@@ -144,7 +153,7 @@ where
                 // receiving still sees the signal, through the check on the flag.
                 let received = tokio::select! {
                     biased;
-                    () = std::future::ready(()), if !closing && stopping.is_cancelled() => None,
+                    () = std::future::ready(()), if !closing && STOPPING.load(Ordering::Acquire) => None,
                     received = ws.recv() => Some(received),
                     () = stopping.cancelled(), if !closing => None,
                 };

@@ -213,7 +213,9 @@ pub struct CloseInfo {
     pub was_clean: bool,
 }
 
-/// A frame in the output queue: the encoded header inline, the payload shared.
+/// A frame in the output queue: the encoded header inline, the payload shared. A *batch* is
+/// several small data frames already encoded back to back (`head_len` 0, `counted`): its
+/// unused `head` holds how many application bytes it carries.
 #[derive(Debug)]
 struct OutFrame {
     head: [u8; MAX_HEADER_LEN],
@@ -226,6 +228,36 @@ struct OutFrame {
 impl OutFrame {
     fn len(&self) -> usize {
         self.head_len as usize + self.payload.len()
+    }
+
+    /// A batch of encoded frames carrying `data` application bytes.
+    fn batch(frames: Vec<u8>, data: usize) -> Self {
+        let mut head = [0u8; MAX_HEADER_LEN];
+        head[..8].copy_from_slice(&(data as u64).to_le_bytes());
+        OutFrame {
+            head,
+            head_len: 0,
+            payload: Bytes::from(frames),
+            counted: true,
+        }
+    }
+
+    /// The application bytes of a batch, or `None` for a single frame.
+    fn batch_data(&self) -> Option<usize> {
+        (self.head_len == 0 && self.counted).then(|| {
+            let mut data = [0u8; 8];
+            data.copy_from_slice(&self.head[..8]);
+            u64::from_le_bytes(data) as usize
+        })
+    }
+
+    /// The application bytes this frame adds to `buffered_amount`.
+    fn data_len(&self) -> usize {
+        match self.batch_data() {
+            Some(data) => data,
+            None if self.counted => self.payload.len(),
+            None => 0,
+        }
     }
 }
 
@@ -265,26 +297,72 @@ const MAX_ARENA_KEPT: usize = 1 << 20;
 /// Unsent pongs kept at most: every ping is answered while the peer reads.
 const MAX_UNSENT_PONGS: usize = 32;
 
+/// Small data frames queued behind others are copied into one batch, up to this size each...
+const BATCH_FRAME_MAX: usize = 256;
+/// ... and up to this size in all: a control frame may wait behind one batch on the wire.
+const BATCH_MAX: usize = 16 << 10;
+
 /// The output queue, written in this order: the frame partly written (`current`), then every
-/// control frame (ping, pong), then the data frames. A frame pushed when the queue is empty goes
-/// straight to `current`: the common case of one reply at a time never allocates a queue, and an
-/// idle connection keeps none. So a control frame waits for at most the
-/// one frame already on the wire, and a pong not yet started can still be replaced by a newer
-/// one (RFC 6455 5.5.3): past [`MAX_UNSENT_PONGS`], the oldest unsent pong is dropped, which
-/// bounds what a peer flooding pings without reading can make us queue.
+/// control frame (ping, pong), then the data frames, then the batch of small data frames. A
+/// frame pushed when the queue is empty goes straight to `current`: the common case of one
+/// reply at a time never allocates a queue, and an idle connection keeps none (the rest of the
+/// queue is boxed and freed when everything is written and the connection waits for input).
+/// So a control frame waits for at most the one frame (or batch) already on the wire, and a
+/// pong not yet started can still be replaced by a newer one (RFC 6455 5.5.3): past
+/// [`MAX_UNSENT_PONGS`], the oldest unsent pong is dropped, which bounds what a peer flooding
+/// pings without reading can make us queue.
+///
+/// Small data frames queued behind others (pipelined replies) are encoded back to back into one
+/// buffer instead of queued one by one: one copy of a few bytes each, instead of a queue entry
+/// each, two slices each for the write, and a release of each payload after it. The batch is
+/// written as one slice; while it is partly written, `buffered_amount` still counts all of its
+/// application bytes (it errs high, never low).
 #[derive(Debug, Default)]
 struct Outgoing {
     /// The frame partly written (or next to write), and how many of its bytes are written.
     current: Option<OutFrame>,
     offset: usize,
-    /// The frames not started: the first `controls` are control frames (ping, pong), the
-    /// rest data (one queue, not two: every idle connection pays for the fields).
-    queue: VecDeque<OutFrame>,
-    controls: usize,
+    /// The frames behind `current`, boxed: most connections never queue more than one.
+    rest: Option<Box<Queue>>,
     /// Application payload bytes not yet written.
     buffered: usize,
     /// All bytes not yet written.
     pending: usize,
+}
+
+/// The part of [`Outgoing`] behind its first frame.
+#[derive(Debug, Default)]
+struct Queue {
+    /// The frames not started: the first `controls` are control frames (ping, pong), the
+    /// rest data.
+    frames: VecDeque<OutFrame>,
+    controls: usize,
+    /// Small data frames, encoded, after all of `frames` (none of it written yet).
+    batch: Vec<u8>,
+    /// Application bytes in `batch`.
+    batch_data: usize,
+}
+
+impl Queue {
+    /// Moves the batch, if any, to the back of `frames` as one frame (so that a frame queued
+    /// next goes after it).
+    fn seal_batch(&mut self) {
+        if let Some(batch) = self.take_batch() {
+            self.frames.push_back(batch);
+        }
+    }
+
+    fn take_batch(&mut self) -> Option<OutFrame> {
+        if self.batch.is_empty() {
+            return None;
+        }
+        let data = std::mem::take(&mut self.batch_data);
+        Some(OutFrame::batch(std::mem::take(&mut self.batch), data))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.batch.is_empty()
+    }
 }
 
 impl OutFrame {
@@ -302,63 +380,80 @@ impl OutFrame {
 impl Outgoing {
     fn push(&mut self, frame: OutFrame, control: bool) {
         self.pending += frame.len();
-        if frame.counted {
-            self.buffered += frame.payload.len();
-        }
+        self.buffered += frame.data_len();
         if self.is_empty() {
             self.current = Some(frame);
             self.offset = 0;
             return;
         }
+        let queue = self.rest.get_or_insert_with(Box::default);
         if control {
             if self.offset == 0
                 && let Some(data) = self.current.take_if(|f| !f.is_control())
             {
                 // A data frame not yet started does not hold a control frame back.
-                self.queue.insert(self.controls, data);
+                queue.frames.insert(queue.controls, data);
             }
-            let controls = self.queue.range(..self.controls);
+            let controls = queue.frames.range(..queue.controls);
             if frame.is_pong() && controls.filter(|f| f.is_pong()).count() >= MAX_UNSENT_PONGS {
                 // RFC 6455 5.5.3 allows answering only the most recent pings: a peer that
                 // floods pings without reading gets its oldest unsent pongs dropped.
-                let oldest = self.queue.iter().position(OutFrame::is_pong);
-                if let Some(old) = oldest.and_then(|at| self.queue.remove(at)) {
+                let oldest = queue.frames.iter().position(OutFrame::is_pong);
+                if let Some(old) = oldest.and_then(|at| queue.frames.remove(at)) {
                     self.pending -= old.len();
-                    self.controls -= 1;
+                    queue.controls -= 1;
                 }
             }
-            self.queue.insert(self.controls, frame);
-            self.controls += 1;
+            queue.frames.insert(queue.controls, frame);
+            queue.controls += 1;
+        } else if frame.counted
+            && frame.len() <= BATCH_FRAME_MAX
+            && queue.batch.len() + frame.len() <= BATCH_MAX
+        {
+            if queue.batch.capacity() == 0 {
+                queue.batch.reserve(BATCH_FRAME_MAX * 4);
+            }
+            queue.batch_data += frame.data_len();
+            queue
+                .batch
+                .extend_from_slice(&frame.head[..frame.head_len as usize]);
+            queue.batch.extend_from_slice(&frame.payload);
         } else {
-            self.queue.push_back(frame);
+            queue.seal_batch();
+            queue.frames.push_back(frame);
         }
     }
 
-    /// Every frame not fully written, in the order they go out.
-    fn frames(&self) -> impl Iterator<Item = &OutFrame> {
-        self.current.iter().chain(self.queue.iter())
+    /// Every frame not fully written, in the order they go out, then the batch.
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        let queue = self.rest.as_deref();
+        let frames = self
+            .current
+            .iter()
+            .chain(queue.into_iter().flat_map(|q| q.frames.iter()));
+        frames
+            .flat_map(|f| [&f.head[..f.head_len as usize], &f.payload[..]])
+            .chain(queue.map(|q| &q.batch[..]))
     }
 
     fn is_empty(&self) -> bool {
-        self.current.is_none() && self.queue.is_empty()
+        self.current.is_none() && self.rest.as_ref().is_none_or(|q| q.is_empty())
     }
 
     fn fill<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         let mut skip = self.offset;
-        for frame in self.frames() {
-            for part in [&frame.head[..frame.head_len as usize], &frame.payload[..]] {
-                if n == dst.len() {
-                    return n;
-                }
-                if skip >= part.len() {
-                    skip -= part.len();
-                    continue;
-                }
-                dst[n] = IoSlice::new(&part[skip..]);
-                skip = 0;
-                n += 1;
+        for part in self.parts() {
+            if n == dst.len() {
+                break;
             }
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            dst[n] = IoSlice::new(&part[skip..]);
+            skip = 0;
+            n += 1;
         }
         n
     }
@@ -366,25 +461,45 @@ impl Outgoing {
     fn take_all(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.pending);
         let mut skip = self.offset;
-        for frame in self.frames() {
-            for part in [&frame.head[..frame.head_len as usize], &frame.payload[..]] {
-                let from = skip.min(part.len());
-                skip -= from;
-                out.extend_from_slice(&part[from..]);
-            }
+        for part in self.parts() {
+            let from = skip.min(part.len());
+            skip -= from;
+            out.extend_from_slice(&part[from..]);
         }
         *self = Outgoing::default();
         out
     }
 
+    /// The frames in the order they go out, each with whether it is a control frame; the
+    /// batch as one data frame.
+    fn into_frames(self) -> impl Iterator<Item = (OutFrame, bool)> {
+        let current = self.current.map(|f| {
+            let control = f.is_control();
+            (f, control)
+        });
+        let queued = self.rest.into_iter().flat_map(|mut q| {
+            q.seal_batch();
+            let controls = q.controls;
+            q.frames
+                .into_iter()
+                .enumerate()
+                .map(move |(i, f)| (f, i < controls))
+        });
+        current.into_iter().chain(queued)
+    }
+
     fn advance(&mut self, mut n: usize) {
         if n >= self.pending {
             // Everything went out (the common case): drop the frames without the per-frame
-            // bookkeeping below, keeping the queue's allocation for the next batch.
+            // bookkeeping below, keeping the queue's allocations for the next batch.
             self.current = None;
-            self.queue.clear();
+            if let Some(queue) = &mut self.rest {
+                queue.frames.clear();
+                queue.controls = 0;
+                queue.batch.clear();
+                queue.batch_data = 0;
+            }
             self.offset = 0;
-            self.controls = 0;
             self.pending = 0;
             self.buffered = 0;
             return;
@@ -392,15 +507,27 @@ impl Outgoing {
         self.pending -= n;
         while n > 0 {
             if self.current.is_none() {
-                self.current = self.queue.pop_front();
-                self.controls = self.controls.saturating_sub(1);
+                let Some(queue) = &mut self.rest else { break };
+                self.current = match queue.frames.pop_front() {
+                    Some(frame) => {
+                        queue.controls = queue.controls.saturating_sub(1);
+                        Some(frame)
+                    }
+                    // The write ends inside the batch: it becomes the frame on the wire, so
+                    // that nothing is queued ahead of its rest.
+                    None => queue.take_batch(),
+                };
                 self.offset = 0;
             }
             let Some(frame) = &self.current else { break };
             let head = frame.head_len as usize;
             let len = frame.len();
             let take = n.min(len - self.offset);
-            if frame.counted {
+            if let Some(data) = frame.batch_data() {
+                if self.offset + take == len {
+                    self.buffered -= data;
+                }
+            } else if frame.counted {
                 // Payload bytes within [offset, offset + take).
                 let start = self.offset.max(head);
                 let end = (self.offset + take).max(head);
@@ -690,6 +817,10 @@ impl Connection {
     pub fn shrink_read_buffer(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
+        }
+        if self.out.pending == 0 {
+            // Nothing left to write: the queue behind the first frame goes too.
+            self.out.rest = None;
         }
         if self.out.pending == 0
             && let Some(extras) = &mut self.extras
@@ -1426,19 +1557,7 @@ impl Connection {
             debug_assert_eq!(out.offset, 0, "a source that writes nothing itself");
             // `current` was pushed first, into an empty queue: a control frame (ping, pong)
             // when its opcode says so.
-            let frames = out
-                .current
-                .into_iter()
-                .map(|f| {
-                    let control = f.is_control();
-                    (f, control)
-                })
-                .chain(
-                    out.queue
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, f)| (f, i < out.controls)),
-                );
+            let frames = out.into_frames();
             for (frame, control) in frames {
                 if self.close_sent {
                     break;

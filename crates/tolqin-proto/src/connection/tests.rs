@@ -505,7 +505,7 @@ fn one_frame_at_a_time_allocates_no_queue() {
         conn.advance_written(written);
     }
     assert!(!conn.wants_write());
-    assert_eq!(conn.out.queue.capacity(), 0);
+    assert!(conn.out.rest.is_none());
 
     conn.send_text("reply").unwrap();
     let events = feed(&mut conn, &client_frame(0x9, b"p"));
@@ -923,4 +923,136 @@ fn rfc6455_5_5_3_ping_flood_without_reading_keeps_32_pongs() {
         &sent[sent.len() - 6..],
         &[0x8a, 0x04, last[0], last[1], last[2], last[3]]
     );
+}
+
+/// One step of [`output_in_any_write_pattern_is_well_formed_and_in_order`].
+#[derive(Debug, Clone)]
+enum OutOp {
+    /// Queue a binary message of this many bytes (small ones are batched).
+    Send(usize),
+    /// Receive a ping (its pong is queued ahead of unstarted data).
+    Ping,
+    /// The transport takes this many bytes.
+    Write(usize),
+}
+
+fn arb_out_op() -> impl Strategy<Value = OutOp> {
+    prop_oneof![
+        4 => (0usize..300).prop_map(OutOp::Send),
+        1 => (300usize..3000).prop_map(OutOp::Send),
+        1 => Just(OutOp::Ping),
+        3 => (0usize..700).prop_map(OutOp::Write),
+    ]
+}
+
+/// Application bytes of the data frames in `wire` (server frames, unmasked), counting a frame
+/// cut short by the end of `wire` for the part present.
+fn data_payload_in(wire: &[u8]) -> usize {
+    let (mut at, mut total) = (0, 0);
+    while let Ok(Some((h, n))) = FrameHeader::decode(&wire[at..]) {
+        let present = (h.payload_len as usize).min(wire.len() - at - n);
+        if matches!(
+            h.opcode,
+            OpCode::Text | OpCode::Binary | OpCode::Continuation
+        ) {
+            total += present;
+        }
+        at += n + present;
+        if present < h.payload_len as usize {
+            break;
+        }
+    }
+    total
+}
+
+proptest! {
+    /// Whatever the sizes queued and however the transport cuts its writes, the bytes written
+    /// are whole frames (small frames batched, pongs ahead of unstarted data but never inside a
+    /// frame or batch on the wire), the messages arrive in order, and `buffered_amount` never
+    /// counts less than the application bytes still unwritten and ends at 0.
+    #[test]
+    fn output_in_any_write_pattern_is_well_formed_and_in_order(
+        ops in proptest::collection::vec(arb_out_op(), 1..60),
+    ) {
+        let mut conn = server();
+        let (mut written, mut sent, mut pings) = (Vec::new(), Vec::new(), 0u8);
+        let mut sent_bytes = 0;
+        let write = |conn: &mut Connection, written: &mut Vec<u8>, max: usize| {
+            let mut slices = [IoSlice::new(&[]); 8];
+            let n = conn.io_slices(&mut slices);
+            let mut left = max;
+            for s in &slices[..n] {
+                let take = s.len().min(left);
+                written.extend_from_slice(&s[..take]);
+                left -= take;
+            }
+            conn.advance_written(max - left);
+        };
+        for op in ops {
+            match op {
+                OutOp::Send(len) => {
+                    let fill = sent.len() as u8;
+                    conn.send_binary(vec![fill; len]).unwrap();
+                    sent.push(len);
+                    sent_bytes += len;
+                }
+                OutOp::Ping => {
+                    feed(&mut conn, &client_frame(0x9, &[pings]));
+                    pings += 1;
+                }
+                OutOp::Write(max) => write(&mut conn, &mut written, max),
+            }
+            let unwritten = sent_bytes - data_payload_in(&written);
+            prop_assert!(conn.buffered_amount() >= unwritten);
+            prop_assert!(conn.buffered_amount() <= unwritten + BATCH_MAX);
+        }
+        while conn.wants_write() {
+            write(&mut conn, &mut written, usize::MAX);
+        }
+        prop_assert_eq!(conn.buffered_amount(), 0);
+        prop_assert_eq!(conn.pending_bytes(), 0);
+        let mut client = Connection::new(Role::Client, Config::default());
+        client.receive(&written);
+        let (mut messages, mut pongs) = (Vec::new(), Vec::new());
+        while let Some(event) = client.next_event() {
+            match event {
+                Event::Message(m) => messages.push(m.as_bytes().to_vec()),
+                Event::Pong(p) => pongs.push(p[0]),
+                other => prop_assert!(false, "unexpected {:?}", other),
+            }
+        }
+        prop_assert_eq!(messages.len(), sent.len());
+        for (i, (m, len)) in messages.iter().zip(&sent).enumerate() {
+            prop_assert_eq!(m.len(), *len);
+            prop_assert!(m.iter().all(|&b| b == i as u8));
+        }
+        prop_assert_eq!(pongs, (0..pings).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn small_frames_queued_behind_others_go_out_as_one_batch() {
+    let mut conn = server();
+    for i in 0..16u8 {
+        conn.send_text(format!("message {i:02}")).unwrap();
+    }
+    // The first frame (head, payload), then one slice for the other fifteen.
+    let mut slices = [IoSlice::new(&[]); 8];
+    let n = conn.io_slices(&mut slices);
+    assert_eq!(n, 3);
+    assert_eq!(slices[2].len(), 15 * (2 + 10));
+    assert_eq!(conn.buffered_amount(), 16 * 10);
+    // Cut inside the batch, then a ping: its pong waits for the batch, which is on the wire.
+    conn.advance_written(2 + 10 + 5);
+    assert_eq!(
+        conn.buffered_amount(),
+        15 * 10,
+        "the batch counts whole until written"
+    );
+    feed(&mut conn, &client_frame(0x9, b"p"));
+    let rest = conn.data_to_send();
+    assert_eq!(rest.len(), 15 * 12 - 5 + 3);
+    assert_eq!(&rest[rest.len() - 3..], &[0x8a, 0x01, b'p']);
+    conn.shrink_read_buffer();
+    assert!(conn.out.rest.is_none(), "an idle connection keeps no queue");
 }
