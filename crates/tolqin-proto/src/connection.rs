@@ -689,7 +689,9 @@ impl Connection {
     }
 
     /// Application payload bytes queued and not yet written (the browser's `bufferedAmount`);
-    /// for a compressed message, its compressed size.
+    /// for a compressed message, its compressed size. Exact but for one case, where it errs
+    /// high: small messages queued behind others go out as one batch, which counts whole until
+    /// all of it is written (at most 16 KiB).
     pub fn buffered_amount(&self) -> usize {
         self.out.buffered
     }
