@@ -543,6 +543,22 @@ impl Outgoing {
     }
 }
 
+/// Appends `src` masked with `key` (from offset 0) to `buf`: the copy and the masking in one
+/// pass ([`mask::copy_masked`]), into the buffer's spare capacity.
+fn extend_masked(buf: &mut BytesMut, src: &[u8], key: [u8; 4]) {
+    buf.reserve(src.len());
+    let len = buf.len();
+    mask::copy_masked(&mut buf.spare_capacity_mut()[..src.len()], src, key, 0);
+    #[allow(unsafe_code)]
+    // SAFETY: `copy_masked` initialized the first `src.len()` bytes of the spare capacity
+    // (reserved just above), which directly follow the `len` bytes already initialized.
+    // Exercised by the connection tests and fuzz targets (a server's large first frame) and
+    // by the client tests that send shared payloads.
+    unsafe {
+        buf.set_len(len + src.len());
+    }
+}
+
 /// A WebSocket connection with no I/O: feed it bytes, take events and bytes to send.
 ///
 /// See the [module documentation](self) for the state diagram.
@@ -739,21 +755,21 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
-        if self.rbuf.is_empty() && self.current.is_none() && self.state != State::Connecting {
-            if let Some(consumed) = self.receive_masked_frame(data) {
+        if self.rbuf.is_empty()
+            && self.current.is_none()
+            && self.state != State::Connecting
+            && let Ok(Some((header, n))) = FrameHeader::decode(data)
+        {
+            if let Some(consumed) = self.receive_masked_frame(data, header, n) {
                 self.rbuf.extend_from_slice(&data[consumed..]);
                 return;
             }
             // A frame bigger than what came: room for all of it (up to a bound) before the
             // copy, so the rest is read straight into place instead of the buffer growing,
             // and being copied, step by step.
-            // Only a 16- or 64-bit length can exceed one read; a 7-bit one is not decoded.
-            let extended = data.len() > 1 && data[1] & 0x7f >= 126;
-            if extended && let Ok(Some((h, head))) = FrameHeader::decode(data) {
-                let frame = (h.payload_len as usize).saturating_add(head);
-                if frame > data.len() && h.payload_len <= self.config.max_frame_size as u64 {
-                    self.rbuf.reserve(frame.min(MAX_FRAME_RESERVE));
-                }
+            let frame = (header.payload_len as usize).saturating_add(n);
+            if frame > data.len() && header.payload_len <= self.config.max_frame_size as u64 {
+                self.rbuf.reserve(frame.min(MAX_FRAME_RESERVE));
             }
         }
         self.rbuf.extend_from_slice(data);
@@ -764,10 +780,12 @@ impl Connection {
     /// with room reserved for the rest of it. Returns how much of `data` was taken, or `None`
     /// to leave `data` to the plain copy (small frames, which are copied together; anything
     /// [`Connection::next_event`] will reject).
-    fn receive_masked_frame(&mut self, data: &[u8]) -> Option<usize> {
-        let Ok(Some((header, n))) = FrameHeader::decode(data) else {
-            return None;
-        };
+    fn receive_masked_frame(
+        &mut self,
+        data: &[u8],
+        header: FrameHeader,
+        n: usize,
+    ) -> Option<usize> {
         let key = header.mask?;
         let len = header.payload_len as usize;
         if len < FUSED_UNMASK_MIN || self.check_header(&header).is_err() {
@@ -779,18 +797,7 @@ impl Connection {
         } else {
             data.len() - n
         });
-        mask::copy_masked(
-            &mut self.rbuf.spare_capacity_mut()[..here],
-            &data[n..n + here],
-            key,
-            0,
-        );
-        #[allow(unsafe_code)]
-        // SAFETY: `copy_masked` initialized the first `here` bytes of the spare capacity
-        // (reserved just above), and the buffer was empty.
-        unsafe {
-            self.rbuf.set_len(here);
-        }
+        extend_masked(&mut self.rbuf, &data[n..n + here], key);
         // What `read_frame` does with a header; the payload bytes here are already unmasked.
         if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
             self.compressed_message = header.rsv & 0b100 != 0;
@@ -1256,22 +1263,7 @@ impl Connection {
                 let key: [u8; 4] = rand::random();
                 self.reserve_mask_arena(shared.len());
                 let arena = &mut self.extras_mut().mask_arena;
-                let start = arena.len();
-                mask::copy_masked(
-                    &mut arena.spare_capacity_mut()[..shared.len()],
-                    &shared,
-                    key,
-                    0,
-                );
-                #[allow(unsafe_code)]
-                // SAFETY: `copy_masked` initialized the first `shared.len()` bytes of the
-                // spare capacity (reserved just above), which follow the `start` bytes
-                // already initialized.
-                unsafe {
-                    arena.set_len(start + shared.len());
-                }
-                // Every use splits all of it off: nothing came before (`start` is 0).
-                debug_assert_eq!(start, 0);
+                extend_masked(arena, &shared, key);
                 let masked = arena.split().freeze();
                 self.push_encoded(opcode, masked, Some(key), fin, counted, rsv);
             }
