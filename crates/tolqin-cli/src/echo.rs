@@ -151,22 +151,26 @@ where
                 // even polled (its registration would cost two lock round trips per wake-up),
                 // and no random number is drawn per message; a connection that keeps
                 // receiving still sees the signal, through the check on the flag.
+                //
+                // Every message already received is lent to the handler straight from the
+                // read buffer and its echo copied into the output buffer (no per-message
+                // allocation); the echoes of messages that arrived together go out in one
+                // write, by the flush below.
                 let received = tokio::select! {
                     biased;
                     () = std::future::ready(()), if !closing && STOPPING.load(Ordering::Acquire) => None,
-                    received = ws.recv() => Some(received),
+                    received = ws.recv_with(|message, out| {
+                        // Nothing may follow our close frame.
+                        if closing { Ok(()) } else { out.send_ref(message) }
+                    }) => Some(received),
                     () = stopping.cancelled(), if !closing => None,
                 };
                 match received {
                     None => true,
                     Some(None) => break Ok(()),
                     Some(Some(Err(e))) => break Err(e),
-                    // Nothing may follow our close frame.
                     Some(Some(Ok(_))) if closing => continue,
-                    Some(Some(Ok(message))) => match queue_echoes(&mut ws, message) {
-                        Ok(()) => false,
-                        Err(e) => break Err(e),
-                    },
+                    Some(Some(Ok(_))) => false,
                 }
             };
             if stop {
@@ -184,19 +188,6 @@ where
             tracing::debug!(?peer, error = %e, "connection ended with an error");
         }
     }
-}
-
-/// Queues the echo of `message` and of every message already buffered behind it, so that they
-/// go out in one write.
-fn queue_echoes<S>(ws: &mut WebSocket<S>, message: tolqin::Message) -> tolqin::Result<()>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    ws.feed(message)?;
-    while let Some(message) = ws.try_recv_buffered() {
-        ws.feed(message?)?;
-    }
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -42,8 +42,9 @@ use crate::deflate::{self, Codec, DeflateConfig, DeflateParams, InflateError};
 use crate::frame::{FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::handshake::{self, ClientHandshake, Extension, HandshakeError, ValidRequest};
 use crate::mask::{self, apply_mask};
-use crate::message::{Assembler, AssemblyError, Message, Utf8Bytes};
+use crate::message::{Assembler, AssemblyError, Message, MessageRef, Utf8Bytes};
 use crate::prepared::PreparedMessage;
+use crate::utf8;
 
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,6 +425,24 @@ impl Outgoing {
         }
     }
 
+    /// Queues a small data frame given as a header and a borrowed payload, copied into the
+    /// batch (even when nothing else is queued: the batch is then what goes out first).
+    fn push_copy(&mut self, head: &[u8], payload: &[u8]) {
+        let len = head.len() + payload.len();
+        self.pending += len;
+        self.buffered += payload.len();
+        let queue = self.rest.get_or_insert_with(Box::default);
+        if queue.batch.len() + len > BATCH_MAX {
+            queue.seal_batch();
+        }
+        if queue.batch.capacity() == 0 {
+            queue.batch.reserve(BATCH_FRAME_MAX * 4);
+        }
+        queue.batch_data += payload.len();
+        queue.batch.extend_from_slice(head);
+        queue.batch.extend_from_slice(payload);
+    }
+
     /// Every frame not fully written, in the order they go out, then the batch.
     fn parts(&self) -> impl Iterator<Item = &[u8]> {
         let queue = self.rest.as_deref();
@@ -556,6 +575,59 @@ fn extend_masked(buf: &mut BytesMut, src: &[u8], key: [u8; 4]) {
     // by the client tests that send shared payloads.
     unsafe {
         buf.set_len(len + src.len());
+    }
+}
+
+/// What a handler given to [`Connection::next_event_with`] sends through: the connection's
+/// sending side, while its read buffer is lent out.
+#[derive(Debug)]
+pub struct Outbox<'a> {
+    conn: &'a mut Connection,
+}
+
+impl Outbox<'_> {
+    /// Queues a copy of a borrowed message: [`Connection::send_ref`].
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send_ref(&mut self, message: MessageRef<'_>) -> Result<(), SendError> {
+        self.conn.send_ref(message)
+    }
+
+    /// Queues an owned message: [`Connection::send`].
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.conn.send(message)
+    }
+
+    /// Queues a message encoded once for many connections: [`Connection::send_prepared`].
+    ///
+    /// # Errors
+    /// As [`Connection::send_prepared`].
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), SendError> {
+        self.conn.send_prepared(prepared)
+    }
+
+    /// [`Connection::buffered_amount`]: application bytes queued and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.conn.buffered_amount()
+    }
+
+    /// [`Connection::pending_bytes`]: all bytes queued and not yet written.
+    pub fn pending_bytes(&self) -> usize {
+        self.conn.pending_bytes()
+    }
+
+    /// The connection's role.
+    pub fn role(&self) -> Role {
+        self.conn.role
+    }
+
+    /// A shorter-lived `Outbox` to the same connection (for adapters that wrap it).
+    pub fn reborrow(&mut self) -> Outbox<'_> {
+        Outbox { conn: self.conn }
     }
 }
 
@@ -864,6 +936,118 @@ impl Connection {
             },
             State::Open | State::Closing => self.read_frame(),
             State::Closed => None,
+        }
+    }
+
+    /// Like [`Connection::next_event`], but every data message goes to `handler` instead of
+    /// being returned, lent as a [`MessageRef`]: a whole message in one uncompressed frame is
+    /// unmasked in place and lent straight out of the read buffer, with no allocation and no
+    /// copy; any other message (fragmented, compressed) is assembled as usual and lent from
+    /// the [`Message`]. The handler can queue replies through the [`Outbox`] it is given
+    /// ([`Outbox::send_ref`] copies a small reply straight into the output batch on a
+    /// server). Returns the next event that is not a data message (ping, pong, close, error,
+    /// handshake), or `None` once everything buffered is handled.
+    ///
+    /// This is the hot path of servers that answer many small messages (an echo, a relay of
+    /// each message to a channel): the per-message object of [`Connection::next_event`] is
+    /// where their time goes besides the system calls.
+    ///
+    /// ```
+    /// use tolqin_proto::{Config, Connection, Role};
+    /// # use tolqin_proto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+    /// # let mut frame = [0u8; MAX_HEADER_LEN];
+    /// # let mut header = FrameHeader::new(OpCode::Text, 2);
+    /// # header.mask = Some([0; 4]);
+    /// # let n = header.encode(&mut frame);
+    /// # let mut masked_hi = frame[..n].to_vec();
+    /// # masked_hi.extend_from_slice(b"hi");
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.receive(&masked_hi); // a client's masked text frame "hi"
+    /// let mut echoed = 0;
+    /// let event = server.next_event_with(|message, out| {
+    ///     echoed += 1;
+    ///     out.send_ref(message)
+    /// })?;
+    /// assert!(event.is_none());
+    /// assert_eq!(echoed, 1);
+    /// assert_eq!(server.data_to_send(), b"\x81\x02hi");
+    /// # Ok::<(), tolqin_proto::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The handler's first error, returned at once; the message it was given counts as
+    /// handled, and what follows it stays buffered for the next call.
+    pub fn next_event_with<E, F>(&mut self, mut handler: F) -> Result<Option<Event>, E>
+    where
+        F: FnMut(MessageRef<'_>, &mut Outbox<'_>) -> Result<(), E>,
+    {
+        loop {
+            if matches!(self.state, State::Open | State::Closing) && self.current.is_none() {
+                // The read buffer is moved out while messages are lent from it, so that the
+                // handler can be given the connection to send through.
+                let mut rbuf = std::mem::take(&mut self.rbuf);
+                let lent = self.lend_whole_messages(&mut rbuf, &mut handler);
+                if self.state != State::Closed {
+                    // (A failed connection keeps no input: `fail` emptied the buffer.)
+                    self.rbuf = rbuf;
+                }
+                if let Some(event) = lent? {
+                    return Ok(Some(event));
+                }
+            }
+            match self.next_event() {
+                Some(Event::Message(message)) => {
+                    handler(MessageRef::from(&message), &mut Outbox { conn: self })?;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// [`Connection::next_event_with`]'s fast path over the read buffer moved out of `self`:
+    /// lends every whole single-frame uncompressed message at the front of `rbuf`, stopping at
+    /// the first frame that needs [`Connection::next_event`]. Returns the event of a text
+    /// message that is not valid UTF-8 (the connection failed).
+    fn lend_whole_messages<E, F>(
+        &mut self,
+        rbuf: &mut BytesMut,
+        handler: &mut F,
+    ) -> Result<Option<Event>, E>
+    where
+        F: FnMut(MessageRef<'_>, &mut Outbox<'_>) -> Result<(), E>,
+    {
+        loop {
+            let Ok(Some((header, n))) = FrameHeader::decode(rbuf) else {
+                return Ok(None);
+            };
+            let len = header.payload_len as usize;
+            if rbuf.len() - n < len
+                || header.rsv != 0
+                || !header.fin
+                || !matches!(header.opcode, OpCode::Text | OpCode::Binary)
+                || !self.assembler.is_idle()
+                || self.check_header(&header).is_err()
+            {
+                // Incomplete, or anything but a plain whole message (errors included): left
+                // to `next_event`.
+                return Ok(None);
+            }
+            self.compressed_message = false;
+            if let Some(key) = header.mask {
+                apply_mask(&mut rbuf[n..n + len], key, 0);
+            }
+            let payload = &rbuf[n..n + len];
+            let message = if header.opcode == OpCode::Text {
+                match utf8::validate_str(payload) {
+                    Ok(text) => MessageRef::Text(text),
+                    Err(e) => return Ok(Some(self.fail(AssemblyError::from(e).into()))),
+                }
+            } else {
+                MessageRef::Binary(payload)
+            };
+            let handled = handler(message, &mut Outbox { conn: self });
+            rbuf.advance(n + len);
+            handled?;
         }
     }
 
@@ -1350,6 +1534,39 @@ impl Connection {
             Message::Text(t) => (OpCode::Text, t.into_bytes()),
             Message::Binary(b) => (OpCode::Binary, b),
         };
+        self.send_payload(opcode, payload);
+        Ok(())
+    }
+
+    /// Queues a copy of a borrowed message (for example one lent by
+    /// [`Connection::next_event_with`]: an echo, a relay). A server copies a small
+    /// uncompressed message straight into its output batch, with no allocation of its own;
+    /// anything else is copied once into an owned payload and sent as [`Connection::send`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send_ref(&mut self, message: MessageRef<'_>) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let (opcode, payload) = match message {
+            MessageRef::Text(t) => (OpCode::Text, t.as_bytes()),
+            MessageRef::Binary(b) => (OpCode::Binary, b),
+        };
+        if self.role == Role::Server
+            && self.codec.is_none()
+            && payload.len() + MAX_HEADER_LEN <= BATCH_FRAME_MAX
+        {
+            let mut head = [0u8; MAX_HEADER_LEN];
+            let head_len = FrameHeader::new(opcode, payload.len() as u64).encode(&mut head);
+            self.out.push_copy(&head[..head_len], payload);
+            return Ok(());
+        }
+        self.send_payload(opcode, Bytes::copy_from_slice(payload));
+        Ok(())
+    }
+
+    /// [`Connection::send`] once the state is checked: compresses, fragments and queues.
+    fn send_payload(&mut self, opcode: OpCode, payload: Bytes) {
         // RFC 7692 6: a compressed message has RSV1 set on its first frame only.
         let (payload, rsv) = match self.codec.as_mut().and_then(|c| c.compress(&payload)) {
             Some(compressed) => (compressed, 0b100),
@@ -1358,7 +1575,7 @@ impl Connection {
         let step = self.config.write_frame_size.max(1);
         if payload.len() <= step {
             self.push_frame(opcode, payload, true, true, rsv);
-            return Ok(());
+            return;
         }
         // A client masks each frame: a payload it holds alone is cut into frames that are
         // masked in place; a shared one is sliced, and each frame masked into the arena.
@@ -1380,7 +1597,7 @@ impl Connection {
                     self.push_frame(op, shared.slice(at..end), end == shared.len(), true, rsv);
                     at = end;
                 }
-                return Ok(());
+                return;
             }
         };
         let (mut op, mut rsv) = (opcode, rsv);
@@ -1390,7 +1607,6 @@ impl Connection {
             self.push_frame_owned(op, piece, fin, true, rsv);
             (op, rsv) = (OpCode::Continuation, 0);
         }
-        Ok(())
     }
 
     /// Server: queues a message encoded once for many connections (see

@@ -48,6 +48,6 @@ pub mod utf8;
 
 pub use close::CloseCode;
 pub use config::Config;
-pub use connection::{Connection, Event, ProtocolError, Role, SendError, State};
+pub use connection::{Connection, Event, Outbox, ProtocolError, Role, SendError, State};
 pub use frame::OpCode;
-pub use message::{Message, Utf8Bytes};
+pub use message::{Message, MessageRef, Utf8Bytes};

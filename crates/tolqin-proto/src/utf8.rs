@@ -31,6 +31,20 @@ pub fn validate(data: &[u8]) -> Result<(), InvalidUtf8> {
         .map_err(|_| InvalidUtf8)
 }
 
+/// Validates a whole string and returns it as `&str` (the same checks as [`validate`]).
+///
+/// # Errors
+/// [`InvalidUtf8`].
+#[inline]
+pub fn validate_str(data: &[u8]) -> Result<&str, InvalidUtf8> {
+    if data.len() <= SHORT {
+        // The standard library's validator skips ASCII a word at a time; for short strings
+        // it is as cheap as the ASCII test in `validate`, and it hands back the `&str`.
+        return std::str::from_utf8(data).map_err(|_| InvalidUtf8);
+    }
+    simdutf8::basic::from_utf8(data).map_err(|_| InvalidUtf8)
+}
+
 /// Validates a UTF-8 stream fed in arbitrary pieces.
 ///
 /// ```

@@ -70,11 +70,11 @@ pub use client::{Client, connect};
 pub use error::{Error, Result};
 pub use options::Options;
 pub use server::{Acceptor, accept};
-pub use socket::{ReadyState, WebSocket};
+pub use socket::{Outbox, ReadyState, WebSocket};
 pub use split::{GenericReadHalf, GenericWriteHalf, IntoSplit, ReadHalf, WriteHalf};
 pub use tolqin_proto::connection::CloseInfo;
 pub use tolqin_proto::prepared::PreparedMessage;
-pub use tolqin_proto::{self as proto, CloseCode, Message, Role, Utf8Bytes};
+pub use tolqin_proto::{self as proto, CloseCode, Message, MessageRef, Role, Utf8Bytes};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::{Instant, Interval, Sleep};
-use tolqin_proto::{Connection, Event, Message, Role, State};
+use tolqin_proto::{Connection, Event, Message, MessageRef, Role, State};
 
 use crate::{Error, Options, Result, transport};
 
@@ -103,7 +103,7 @@ impl Reader {
         None
     }
 
-    fn finish(&mut self) -> Poll<Option<Result<Message>>> {
+    fn finish<T>(&mut self) -> Poll<Option<Result<T>>> {
         self.done = true;
         self.close_timer = CloseTimer::Done;
         self.keepalive = None;
@@ -111,7 +111,7 @@ impl Reader {
         Poll::Ready(self.error.take().map(|e| Err(*e)))
     }
 
-    fn fail_io(&mut self, e: io::Error) -> Poll<Option<Result<Message>>> {
+    fn fail_io<T>(&mut self, e: io::Error) -> Poll<Option<Result<T>>> {
         tracing::debug!(error = %e, "transport failed");
         self.conn.receive_eof();
         self.error.get_or_insert(Box::new(Error::Io(e)));
@@ -141,6 +141,69 @@ impl Reader {
         R: AsyncRead + Unpin,
         P: Replies<R>,
     {
+        self.poll_input(io, replies, cx, |reader| {
+            while let Some(event) = reader.conn.next_event() {
+                if let Some(message) = reader.on_event(event) {
+                    return Some(Ok(message));
+                }
+            }
+            None
+        })
+    }
+
+    /// [`Reader::poll_recv`] with every message lent to `handler` instead of returned
+    /// ([`Connection::next_event_with`]): ready with how many were handled once the input
+    /// buffered is used up and at least one was.
+    pub(crate) fn poll_recv_with<R, P, F>(
+        &mut self,
+        io: &mut R,
+        replies: &mut P,
+        cx: &mut Context<'_>,
+        max_write_buffer: usize,
+        handler: &mut F,
+    ) -> Poll<Option<Result<usize>>>
+    where
+        R: AsyncRead + Unpin,
+        P: Replies<R>,
+        F: FnMut(MessageRef<'_>, &mut crate::Outbox<'_>) -> Result<()>,
+    {
+        self.poll_input(io, replies, cx, |reader| {
+            let mut handled = 0;
+            loop {
+                let next = reader.conn.next_event_with(|message, out| {
+                    handled += 1;
+                    handler(
+                        message,
+                        &mut crate::Outbox::new(out.reborrow(), max_write_buffer),
+                    )
+                });
+                match next {
+                    // Never a message: those went to the handler.
+                    Ok(Some(event)) => {
+                        reader.on_event(event);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            (handled > 0).then_some(Ok(handled))
+        })
+    }
+
+    /// The read side's loop: `parse` takes what it wants of the buffered input (returning it
+    /// ends the poll); then the obliged replies, the close handshake, the timers, and more
+    /// input.
+    fn poll_input<R, P, T>(
+        &mut self,
+        io: &mut R,
+        replies: &mut P,
+        cx: &mut Context<'_>,
+        mut parse: impl FnMut(&mut Self) -> Option<Result<T>>,
+    ) -> Poll<Option<Result<T>>>
+    where
+        R: AsyncRead + Unpin,
+        P: Replies<R>,
+    {
         loop {
             if self.done {
                 return Poll::Ready(self.error.take().map(|e| Err(*e)));
@@ -148,10 +211,8 @@ impl Reader {
             if !self.conn.close_sent() && replies.close_sent_elsewhere() {
                 self.conn.note_close_sent();
             }
-            while let Some(event) = self.conn.next_event() {
-                if let Some(message) = self.on_event(event) {
-                    return Poll::Ready(Some(Ok(message)));
-                }
+            if let Some(parsed) = parse(self) {
+                return Poll::Ready(Some(parsed));
             }
             // Replies the protocol obliges (pong, close echo) go out without waiting for the
             // caller to write; Pending only means the transport is full for now.

@@ -12,7 +12,7 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tolqin_proto::connection::CloseInfo;
 use tolqin_proto::prepared::PreparedMessage;
-use tolqin_proto::{CloseCode, Connection, Message, Role, State};
+use tolqin_proto::{CloseCode, Connection, Message, MessageRef, Role, State};
 
 use crate::reader::{Reader, Replies};
 use crate::transport::WriteState;
@@ -68,6 +68,69 @@ impl<S: AsyncWrite + Unpin> Replies<S> for Direct<'_> {
     }
     fn poll_shutdown(&mut self, io: &mut S, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(io).poll_shutdown(cx)
+    }
+}
+
+/// Where a handler given to [`WebSocket::recv_with`] queues its replies: the connection's
+/// sending side, with the same write-buffer limit as [`WebSocket::feed`]. What is queued is
+/// written by the next [`WebSocket::flush`] (or the next read, which writes queued bytes too).
+#[derive(Debug)]
+pub struct Outbox<'a> {
+    inner: tolqin_proto::Outbox<'a>,
+    max_write_buffer: usize,
+}
+
+impl<'a> Outbox<'a> {
+    pub(crate) fn new(inner: tolqin_proto::Outbox<'a>, max_write_buffer: usize) -> Self {
+        Outbox {
+            inner,
+            max_write_buffer,
+        }
+    }
+
+    fn check_room(&self, len: usize) -> Result<()> {
+        if self.inner.pending_bytes() + len > self.max_write_buffer {
+            return Err(Error::WriteBufferFull(self.max_write_buffer));
+        }
+        Ok(())
+    }
+
+    /// Queues a copy of a borrowed message (an echo, a relay): a server copies a small
+    /// message straight into its output buffer, with no allocation of its own.
+    ///
+    /// # Errors
+    /// As [`WebSocket::feed`].
+    pub fn send_ref(&mut self, message: MessageRef<'_>) -> Result<()> {
+        self.check_room(message.len())?;
+        self.inner.send_ref(message)?;
+        Ok(())
+    }
+
+    /// Queues an owned message.
+    ///
+    /// # Errors
+    /// As [`WebSocket::feed`].
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        let message = message.into();
+        self.check_room(message.len())?;
+        self.inner.send(message)?;
+        Ok(())
+    }
+
+    /// Server: queues a message encoded once for many connections (see
+    /// [`WebSocket::feed_prepared`]).
+    ///
+    /// # Errors
+    /// As [`WebSocket::feed_prepared`].
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.check_room(message.payload_len())?;
+        self.inner.send_prepared(message)?;
+        Ok(())
+    }
+
+    /// The browser's `bufferedAmount`: application bytes queued and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.inner.buffered_amount()
     }
 }
 
@@ -185,6 +248,47 @@ where
     /// closed), an I/O error, or a keepalive timeout; the stream ends after it.
     pub async fn recv(&mut self) -> Option<Result<Message>> {
         poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Receives messages without taking ownership of them: every message is lent to `handler`
+    /// as a [`MessageRef`] together with an [`Outbox`] to queue replies through, and the call
+    /// returns how many were handled once the input already received is used up (at least
+    /// one); `None` once the connection is closed, as [`recv`](Self::recv).
+    ///
+    /// A whole message in one uncompressed frame is lent straight out of the read buffer: no
+    /// allocation, no copy, no per-message object (see
+    /// [`Connection::next_event_with`](tolqin_proto::Connection::next_event_with)). For
+    /// servers that answer many small messages this is the fast path; replies queued with
+    /// [`Outbox::send_ref`] are copied into one output buffer, written by the next
+    /// [`flush`](Self::flush):
+    ///
+    /// ```no_run
+    /// # async fn echo(mut ws: tolqin::WebSocket<tokio::net::TcpStream>) -> tolqin::Result<()> {
+    /// while let Some(handled) = ws.recv_with(|message, out| out.send_ref(message)).await {
+    ///     handled?;
+    ///     ws.flush().await?; // the replies to everything that arrived together, in one write
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv), and the handler's error, returned at once (the messages
+    /// after the one that failed stay buffered for the next call).
+    pub async fn recv_with<F>(&mut self, mut handler: F) -> Option<Result<usize>>
+    where
+        F: FnMut(MessageRef<'_>, &mut Outbox<'_>) -> Result<()>,
+    {
+        poll_fn(|cx| {
+            self.reader.poll_recv_with(
+                &mut self.io,
+                &mut Direct(&mut self.writer),
+                cx,
+                self.options.max_write_buffer,
+                &mut handler,
+            )
+        })
+        .await
     }
 
     /// A message already received and buffered, without reading from the transport; `None`

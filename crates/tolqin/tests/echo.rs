@@ -175,3 +175,86 @@ async fn rfc7692_deflate_negotiated_by_default_and_declined_when_off() {
     let ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
     assert_eq!(ws.extensions(), "");
 }
+
+/// An echo server that lends every message to its handler (`WebSocket::recv_with`) and
+/// echoes it with `Outbox::send_ref`, one flush per batch; handler errors are reported on
+/// `errors`.
+async fn lending_echo_server(
+    acceptor: tolqin::Acceptor,
+    errors: tokio::sync::mpsc::UnboundedSender<tolqin::Error>,
+) -> std::net::SocketAddr {
+    serve(acceptor, move |ws| {
+        let errors = errors.clone();
+        async move {
+            let Ok(mut ws) = ws else { return };
+            while let Some(handled) = ws.recv_with(|m, out| out.send_ref(m)).await {
+                if let Err(e) = handled {
+                    let _ = errors.send(e);
+                    break;
+                }
+                if ws.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn lent_messages_echo_pipelined_with_and_without_deflate() {
+    // Whole small frames (lent from the read buffer, echoed through the output batch), large
+    // and fragmented messages (assembled, then lent), compressed ones when negotiated; all
+    // pipelined, so that many arrive in one read. They come back whole and in order.
+    for deflate in [true, false] {
+        let mut protocol = tolqin::proto::Config::default();
+        protocol.write_frame_size = 50_000;
+        if !deflate {
+            protocol = protocol.with_deflate(tolqin::proto::deflate::DeflateConfig::disabled());
+        }
+        let options = Options::default().with_protocol(protocol);
+        let (errors, mut errors_rx) = tokio::sync::mpsc::unbounded_channel();
+        let acceptor = tolqin::Acceptor::new().options(options.clone());
+        let addr = lending_echo_server(acceptor, errors).await;
+        let mut ws = bounded(Client::new(&url(addr)).unwrap().options(options).connect())
+            .await
+            .unwrap();
+        assert_eq!(ws.extensions().is_empty(), !deflate);
+        let sent: Vec<Message> = (0..300usize)
+            .map(|i| {
+                let len = [0, 1, 20, 125, 126, 300, 70_000][i % 7];
+                if i % 2 == 0 {
+                    Message::text("é".repeat(len / 2) + &i.to_string())
+                } else {
+                    Message::binary(vec![i as u8; len])
+                }
+            })
+            .collect();
+        for m in &sent {
+            ws.feed(m.clone()).unwrap();
+        }
+        bounded(ws.flush()).await.unwrap();
+        for m in &sent {
+            let back = bounded(ws.recv()).await.unwrap().unwrap();
+            assert!(back == *m, "message of {} bytes came back changed", m.len());
+        }
+        let info = bounded(ws.close_and_wait(None, "")).await.unwrap();
+        assert!(info.was_clean);
+        assert!(errors_rx.try_recv().is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_lending_handler_gets_the_write_buffer_limit() {
+    // The outbox holds replies to the same limit as `feed`: a peer that sends more than it
+    // reads back cannot grow the server's output without bound.
+    let options = Options::default().with_max_write_buffer(4096);
+    let (errors, mut errors_rx) = tokio::sync::mpsc::unbounded_channel();
+    let addr = lending_echo_server(tolqin::Acceptor::new().options(options), errors).await;
+    let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    ws.send(Message::binary(vec![1u8; 100])).await.unwrap();
+    assert_eq!(bounded(ws.recv()).await.unwrap().unwrap().len(), 100);
+    ws.send(Message::binary(vec![2u8; 5000])).await.unwrap();
+    let e = bounded(errors_rx.recv()).await.unwrap();
+    assert!(matches!(e, tolqin::Error::WriteBufferFull(4096)), "{e:?}");
+}

@@ -655,6 +655,163 @@ proptest! {
     }
 }
 
+/// Feeds `wire` cut at `points`, draining with [`Connection::next_event_with`] and echoing each
+/// message with `send_ref` when `lend`, or with `next_event` and `send`: the events seen (lent
+/// messages as `Event::Message`) and the bytes written.
+fn echo_cut(wire: &[u8], points: &[usize], lend: bool) -> (Vec<String>, Vec<u8>) {
+    let mut conn = server();
+    let mut events = Vec::new();
+    let mut last = 0;
+    for &p in points.iter().chain(std::iter::once(&wire.len())) {
+        conn.receive(&wire[last..p]);
+        last = p;
+        if lend {
+            let mut lent = Vec::new();
+            loop {
+                let next = conn.next_event_with(|m, out| {
+                    lent.push(Event::Message(m.to_message()));
+                    let _ = out.send_ref(m);
+                    Ok::<_, ()>(())
+                });
+                events.append(&mut lent);
+                match next.unwrap() {
+                    Some(event) => events.push(event),
+                    None => break,
+                }
+            }
+        } else {
+            while let Some(event) = conn.next_event() {
+                if let Event::Message(m) = &event {
+                    let _ = conn.send(m.clone());
+                }
+                events.push(event);
+            }
+        }
+    }
+    (summarize(&events), conn.data_to_send())
+}
+
+proptest! {
+    /// Messages lent by `next_event_with` (whole frames straight from the read buffer, others
+    /// assembled) are the messages `next_event` gives, in the same order among the other
+    /// events, with the same failures; and echoes queued with `send_ref` (copied into the
+    /// batch) are the same bytes as with `send`.
+    #[test]
+    fn lent_messages_are_the_owned_ones(
+        frames in proptest::collection::vec(arb_frame(), 1..10),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
+    ) {
+        let wire: Vec<u8> = frames.concat();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+        points.sort_unstable();
+        let owned = echo_cut(&wire, &points, false);
+        let lent = echo_cut(&wire, &points, true);
+        prop_assert_eq!(lent, owned);
+    }
+}
+
+#[test]
+fn lent_messages_and_their_echoes() {
+    // Two whole text frames, a ping between them, a fragmented message, a binary frame.
+    let wire = [
+        client_frame(0x1, b"one"),
+        client_frame(0x9, b"p"),
+        client_frame(0x1, "d\u{e9}j\u{e0}".as_bytes()),
+        frame(false, 0, 0x1, b"fr", Some(KEY)),
+        frame(true, 0, 0x0, b"ag", Some(KEY)),
+        client_frame(0x2, &[0, 1, 2]),
+    ]
+    .concat();
+    let mut conn = server();
+    conn.receive(&wire);
+    let mut seen = Vec::new();
+    let mut handler = |m: MessageRef<'_>, out: &mut Outbox<'_>| {
+        seen.push(m.to_message());
+        out.send_ref(m)
+    };
+    let first = conn.next_event_with(&mut handler).unwrap();
+    assert!(matches!(first, Some(Event::Ping(ref p)) if &p[..] == b"p"));
+    assert_eq!(
+        conn.next_event_with(&mut handler).unwrap().map(|_| ()),
+        None
+    );
+    assert_eq!(
+        seen,
+        [
+            Message::text("one"),
+            Message::text("d\u{e9}j\u{e0}"),
+            Message::text("frag"),
+            Message::binary(vec![0, 1, 2]),
+        ]
+    );
+    // The pong goes ahead of the echoes not yet started; the echoes keep their order.
+    let sent = conn.data_to_send();
+    let mut expected = vec![0x8a, 0x01, b'p', 0x81, 0x03];
+    expected.extend_from_slice(b"one");
+    expected.extend_from_slice(&[0x81, 0x06]);
+    expected.extend_from_slice("d\u{e9}j\u{e0}".as_bytes());
+    expected.extend_from_slice(&[0x81, 0x04]);
+    expected.extend_from_slice(b"frag");
+    expected.extend_from_slice(&[0x82, 0x03, 0, 1, 2]);
+    assert_eq!(sent, expected);
+    assert_eq!(conn.buffered_amount(), 0);
+}
+
+#[test]
+fn a_lent_text_frame_of_invalid_utf8_fails_the_connection() {
+    // RFC 6455 8.1, on the lending path: 1007, and nothing after it is lent.
+    let mut conn = server();
+    conn.receive(
+        &[
+            client_frame(0x1, b"ok"),
+            client_frame(0x1, &[0xc3, 0x28]),
+            client_frame(0x1, b"after"),
+        ]
+        .concat(),
+    );
+    let mut seen = 0;
+    let event = conn
+        .next_event_with(|_, _| {
+            seen += 1;
+            Ok::<_, SendError>(())
+        })
+        .unwrap();
+    assert_eq!(seen, 1);
+    let Some(Event::Error(e)) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(e.close_code(), CloseCode::INVALID_PAYLOAD);
+    assert_eq!(conn.state(), State::Closed);
+    assert!(
+        conn.next_event_with(|_, _| Ok::<_, SendError>(()))
+            .unwrap()
+            .is_none()
+    );
+    let sent = conn.data_to_send();
+    assert_eq!(&sent[..4], &[0x88, sent[1], 0x03, 0xef]);
+}
+
+#[test]
+fn a_handler_error_stops_lending_and_keeps_the_rest() {
+    let mut conn = server();
+    conn.receive(&[client_frame(0x1, b"a"), client_frame(0x1, b"b")].concat());
+    let r = conn.next_event_with(|m, _| {
+        if m.as_text() == Some("a") {
+            Err("stop")
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!(r.unwrap_err(), "stop");
+    let mut rest = Vec::new();
+    conn.next_event_with(|m, _| {
+        rest.push(m.to_message());
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    assert_eq!(rest, [Message::text("b")]);
+}
+
 #[test]
 fn split_halves_forward_replies_and_close_state() {
     // The receiving half answers a ping and echoes a close; the sending half writes both, and
@@ -930,6 +1087,8 @@ fn rfc6455_5_5_3_ping_flood_without_reading_keeps_32_pongs() {
 enum OutOp {
     /// Queue a binary message of this many bytes (small ones are batched).
     Send(usize),
+    /// Queue a copy of a borrowed binary message (small ones copied into the batch).
+    SendRef(usize),
     /// Receive a ping (its pong is queued ahead of unstarted data).
     Ping,
     /// The transport takes this many bytes.
@@ -940,6 +1099,7 @@ fn arb_out_op() -> impl Strategy<Value = OutOp> {
     prop_oneof![
         4 => (0usize..300).prop_map(OutOp::Send),
         1 => (300usize..3000).prop_map(OutOp::Send),
+        3 => (0usize..400).prop_map(OutOp::SendRef),
         1 => Just(OutOp::Ping),
         3 => (0usize..700).prop_map(OutOp::Write),
     ]
@@ -993,6 +1153,12 @@ proptest! {
                 OutOp::Send(len) => {
                     let fill = sent.len() as u8;
                     conn.send_binary(vec![fill; len]).unwrap();
+                    sent.push(len);
+                    sent_bytes += len;
+                }
+                OutOp::SendRef(len) => {
+                    let fill = sent.len() as u8;
+                    conn.send_ref(MessageRef::Binary(&vec![fill; len])).unwrap();
                     sent.push(len);
                     sent_bytes += len;
                 }
