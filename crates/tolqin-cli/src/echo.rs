@@ -159,10 +159,7 @@ where
                 let received = tokio::select! {
                     biased;
                     () = std::future::ready(()), if !closing && STOPPING.load(Ordering::Acquire) => None,
-                    received = ws.recv_with(|message, out| {
-                        // Nothing may follow our close frame.
-                        if closing { Ok(()) } else { out.send_ref(message) }
-                    }) => Some(received),
+                    received = ws.recv_with(echo_message) => Some(received),
                     () = stopping.cancelled(), if !closing => None,
                 };
                 match received {
@@ -187,6 +184,19 @@ where
             let peer = peer_of(&ws);
             tracing::debug!(?peer, error = %e, "connection ended with an error");
         }
+    }
+}
+
+/// Queues the echo of one message. Once our close frame is sent, nothing may follow it: the
+/// messages still arriving are dropped. (A function, not a closure capturing `closing`: the
+/// handler is kept in the state of every connection waiting for input.)
+fn echo_message(
+    message: tolqin::MessageRef<'_>,
+    out: &mut tolqin::Outbox<'_>,
+) -> tolqin::Result<()> {
+    match out.send_ref(message) {
+        Err(tolqin::Error::Send(tolqin::proto::SendError::Closed)) => Ok(()),
+        sent => sent,
     }
 }
 

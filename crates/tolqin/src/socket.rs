@@ -275,11 +275,15 @@ where
     /// # Errors
     /// As [`recv`](Self::recv), and the handler's error, returned at once (the messages
     /// after the one that failed stay buffered for the next call).
-    pub async fn recv_with<F>(&mut self, mut handler: F) -> Option<Result<usize>>
+    ///
+    /// (Not an `async fn`: the future is the poll function itself, so it holds the handler
+    /// once and nothing else but `self`; it is what every idle connection waiting in it
+    /// keeps.)
+    pub fn recv_with<F>(&mut self, mut handler: F) -> impl Future<Output = Option<Result<usize>>>
     where
         F: FnMut(MessageRef<'_>, &mut Outbox<'_>) -> Result<()>,
     {
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
             self.reader.poll_recv_with(
                 &mut self.io,
                 &mut Direct(&mut self.writer),
@@ -288,7 +292,6 @@ where
                 &mut handler,
             )
         })
-        .await
     }
 
     /// A message already received and buffered, without reading from the transport; `None`
