@@ -129,10 +129,39 @@ pub fn accept_response(extensions: &[Extension]) -> Vec<u8> {
 /// so that the caller can take what the connection answers to each (at most 32 unsent pongs
 /// are kept: a peer that floods pings without reading loses the oldest, by design).
 pub fn step(conn: &mut Connection, events: &mut Vec<Event>) {
+    if let Some(event) = conn.next_event() {
+        check_event(conn, event, events);
+    }
+}
+
+/// [`step`] through `Connection::next_event_with`: every message buffered is lent to a handler
+/// (checked against the limit and recorded as an `Event::Message`; echoed with `send_ref` when
+/// `echo`), then the next other event is checked as `step` does.
+pub fn step_lending(conn: &mut Connection, events: &mut Vec<Event>, echo: bool) {
     let max_message = conn.config().max_message_size;
-    let Some(event) = conn.next_event() else {
-        return;
-    };
+    let mut lent = Vec::new();
+    let next = conn.next_event_with(|m, out| {
+        assert!(m.len() <= max_message, "message over the limit");
+        lent.push(Event::Message(m.to_message()));
+        if echo {
+            // Refused once our close frame is queued, which is right.
+            let _ = out.send_ref(m);
+        }
+        Ok::<_, std::convert::Infallible>(())
+    });
+    events.append(&mut lent);
+    if let Ok(Some(event)) = next {
+        assert!(
+            !matches!(event, Event::Message(_)),
+            "a message returned, not lent"
+        );
+        check_event(conn, event, events);
+    }
+}
+
+/// The invariants of one event, which is then recorded.
+fn check_event(conn: &mut Connection, event: Event, events: &mut Vec<Event>) {
+    let max_message = conn.config().max_message_size;
     match &event {
         Event::Error(err) => {
             assert_error_code(err);
@@ -185,6 +214,19 @@ impl Peer {
         }
     }
 
+    /// A peer reading what a connection with `role` sends once the handshake answered with
+    /// `response` is done: with its permessage-deflate, if negotiated there, so that it can
+    /// read compressed messages (echoes of compressed messages are compressed).
+    pub fn negotiated(role: Role, response: &http::Response<()>) -> Self {
+        let mut peer = Peer::of(role);
+        peer.conn = Connection::from_response(
+            peer.conn.role(),
+            Config::default().with_auto_pong(false),
+            response,
+        );
+        peer
+    }
+
     /// Reads `bytes` sent by the connection under test.
     pub fn read(&mut self, bytes: &[u8]) {
         assert!(
@@ -210,7 +252,8 @@ impl Peer {
 /// the input says. Checks, besides [`step`]'s invariants: everything the connection sends is
 /// a valid frame stream for the other role; every ping is answered by a pong with its payload;
 /// an error queues a close frame with the error's code; a close is echoed; the handshake
-/// answers are well-formed; `close_info` after EOF matches what happened.
+/// answers are well-formed; `close_info` after EOF matches what happened. By the mode byte,
+/// messages are lent (`next_event_with`, [`step_lending`]) instead of returned, and echoed.
 pub fn run_connection(role: Role, data: &[u8]) {
     let mut input = Input(data);
     let mode = input.byte();
@@ -230,6 +273,9 @@ pub fn run_connection(role: Role, data: &[u8]) {
     config = config.with_deflate(deflate.clone().unwrap_or_else(DeflateConfig::disabled));
     // Bit 2: the fuzz input starts with the peer's handshake instead of a valid one.
     let raw = mode & 4 != 0;
+    // Bit 3: messages are lent (`next_event_with`); bit 4 with it: and echoed by reference.
+    let lend = mode & 8 != 0;
+    let echo = mode & 16 != 0;
     let sizes = match split {
         0 => vec![],
         s => vec![usize::from(s & 0x3f) + 1, usize::from(s >> 6) * 50 + 1],
@@ -289,7 +335,11 @@ pub fn run_connection(role: Role, data: &[u8]) {
         conn.receive(piece);
         loop {
             let before = events.len();
-            step(&mut conn, &mut events);
+            if lend && open {
+                step_lending(&mut conn, &mut events, echo);
+            } else {
+                step(&mut conn, &mut events);
+            }
             if events.len() == before {
                 break;
             }
@@ -322,10 +372,12 @@ pub fn run_connection(role: Role, data: &[u8]) {
                                     .expect("own deflate answer verifies");
                             }
                         }
+                        peer = Peer::negotiated(role, &parsed);
                         open = true;
                     }
-                    Event::Open(_) => {
+                    Event::Open(response) => {
                         assert!(!open);
+                        peer = Peer::negotiated(role, response);
                         open = true;
                     }
                     Event::HandshakeFailed(err) => {

@@ -1555,6 +1555,7 @@ impl Connection {
         if self.role == Role::Server
             && self.codec.is_none()
             && payload.len() + MAX_HEADER_LEN <= BATCH_FRAME_MAX
+            && payload.len() <= self.config.write_frame_size
         {
             let mut head = [0u8; MAX_HEADER_LEN];
             let head_len = FrameHeader::new(opcode, payload.len() as u64).encode(&mut head);

@@ -34,6 +34,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Many small messages
+//! [`WebSocket::recv_with`] lends each message to a handler (from the read buffer, without an
+//! allocation or a [`Message`] per message) with an [`Outbox`] to queue replies through; one
+//! [`flush`](WebSocket::flush) then writes the replies to everything that arrived together.
+//! It is the fast path of servers that answer many small messages (`tolqin echo` runs it).
+//!
 //! ## The browser's `WebSocket`, member by member
 //!
 //! | browser | tolqin |

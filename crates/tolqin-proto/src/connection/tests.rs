@@ -792,6 +792,20 @@ fn a_lent_text_frame_of_invalid_utf8_fails_the_connection() {
 }
 
 #[test]
+fn send_ref_fragments_as_send_does() {
+    // A copy queued with send_ref honours write_frame_size like send: the same frames.
+    let config = Config::default().with_write_frame_size(10);
+    let mut by_ref = Connection::new(Role::Server, config.clone());
+    let mut owned = Connection::new(Role::Server, config);
+    let text = "twenty-five bytes of text";
+    by_ref.send_ref(MessageRef::Text(text)).unwrap();
+    owned.send_text(text).unwrap();
+    let wire = by_ref.data_to_send();
+    assert_eq!(wire, owned.data_to_send());
+    assert_eq!(&wire[..2], &[0x01, 10], "first of three frames, not final");
+}
+
+#[test]
 fn a_handler_error_stops_lending_and_keeps_the_rest() {
     let mut conn = server();
     conn.receive(&[client_frame(0x1, b"a"), client_frame(0x1, b"b")].concat());
