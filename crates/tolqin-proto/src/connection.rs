@@ -1016,12 +1016,16 @@ impl Connection {
     where
         F: FnMut(MessageRef<'_>, &mut Outbox<'_>) -> Result<(), E>,
     {
-        loop {
-            let Ok(Some((header, n))) = FrameHeader::decode(rbuf) else {
-                return Ok(None);
+        // The messages lent are consumed from the buffer once, at the end (`advance` per
+        // message was 5% of an echo server's instructions).
+        let mut pos = 0;
+        let lent = loop {
+            let Ok(Some((header, n))) = FrameHeader::decode(&rbuf[pos..]) else {
+                break Ok(None);
             };
+            let start = pos + n;
             let len = header.payload_len as usize;
-            if rbuf.len() - n < len
+            if rbuf.len() - start < len
                 || header.rsv != 0
                 || !header.fin
                 || !matches!(header.opcode, OpCode::Text | OpCode::Binary)
@@ -1030,25 +1034,30 @@ impl Connection {
             {
                 // Incomplete, or anything but a plain whole message (errors included): left
                 // to `next_event`.
-                return Ok(None);
+                break Ok(None);
             }
             self.compressed_message = false;
+            let end = start + len;
             if let Some(key) = header.mask {
-                apply_mask(&mut rbuf[n..n + len], key, 0);
+                apply_mask(&mut rbuf[start..end], key, 0);
             }
-            let payload = &rbuf[n..n + len];
+            let payload = &rbuf[start..end];
             let message = if header.opcode == OpCode::Text {
                 match utf8::validate_str(payload) {
                     Ok(text) => MessageRef::Text(text),
-                    Err(e) => return Ok(Some(self.fail(AssemblyError::from(e).into()))),
+                    Err(e) => break Ok(Some(self.fail(AssemblyError::from(e).into()))),
                 }
             } else {
                 MessageRef::Binary(payload)
             };
             let handled = handler(message, &mut Outbox { conn: self });
-            rbuf.advance(n + len);
-            handled?;
-        }
+            pos = end;
+            if let Err(e) = handled {
+                break Err(e);
+            }
+        };
+        rbuf.advance(pos);
+        lent
     }
 
     fn read_request(&mut self) -> Option<Event> {

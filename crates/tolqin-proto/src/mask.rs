@@ -40,9 +40,11 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// The key rotated so that byte 0 of the buffer lines up with byte `offset % 4` of the key.
 #[inline]
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut rotated = key;
-    rotated.rotate_left(offset % 4);
-    rotated
+    // As a little-endian word, rotating the bytes left by one is rotating the word right by 8
+    // bits: one instruction, where `<[u8]>::rotate_left` is a call into the generic slice
+    // rotation (3% of the echo server's instructions under W6, once per message).
+    let bits = 8 * (offset % 4) as u32;
+    u32::from_le_bytes(key).rotate_right(bits).to_le_bytes()
 }
 
 /// The key repeated over a 64-bit word, in memory order.
