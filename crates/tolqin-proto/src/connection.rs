@@ -272,6 +272,12 @@ const MAX_FRAME_RESERVE: usize = 1 << 20;
 /// released atomically for every message.
 const SMALL_COPY: usize = 64;
 
+/// Whole frames up to this payload size are lent straight from the read buffer by
+/// [`Connection::next_event_with`]; larger ones are split off it as owned messages (no copy)
+/// and lent from those, so that a handler that sends them on ([`Outbox::send_ref`]) shares
+/// their payload instead of copying it.
+const LEND_MAX: usize = 1024;
+
 /// From this payload size on, [`Connection::receive`] unmasks a server's first frame while
 /// copying it; smaller frames are copied together with whatever follows them and unmasked in
 /// place, which costs less for a batch of small messages.
@@ -583,14 +589,25 @@ fn extend_masked(buf: &mut BytesMut, src: &[u8], key: [u8; 4]) {
 #[derive(Debug)]
 pub struct Outbox<'a> {
     conn: &'a mut Connection,
+    /// The owned message being lent, if the handler was given one (assembled, or large):
+    /// [`Outbox::send_ref`] of that same message queues its payload without a copy.
+    lent: Option<&'a Message>,
 }
 
 impl Outbox<'_> {
-    /// Queues a copy of a borrowed message: [`Connection::send_ref`].
+    /// Queues a copy of a borrowed message: [`Connection::send_ref`]; or, when `message` is
+    /// the owned message this handler was lent, that message itself, its payload shared.
     ///
     /// # Errors
     /// As [`Connection::send`].
     pub fn send_ref(&mut self, message: MessageRef<'_>) -> Result<(), SendError> {
+        if let Some(lent) = self.lent
+            && MessageRef::from(lent).is_same(&message)
+        {
+            // The message lent is an owned one: its payload is shared, not copied (an echo of
+            // a large message costs no copy).
+            return self.conn.send(lent.clone());
+        }
         self.conn.send_ref(message)
     }
 
@@ -627,7 +644,10 @@ impl Outbox<'_> {
 
     /// A shorter-lived `Outbox` to the same connection (for adapters that wrap it).
     pub fn reborrow(&mut self) -> Outbox<'_> {
-        Outbox { conn: self.conn }
+        Outbox {
+            conn: self.conn,
+            lent: self.lent,
+        }
     }
 }
 
@@ -940,12 +960,13 @@ impl Connection {
     }
 
     /// Like [`Connection::next_event`], but every data message goes to `handler` instead of
-    /// being returned, lent as a [`MessageRef`]: a whole message in one uncompressed frame is
-    /// unmasked in place and lent straight out of the read buffer, with no allocation and no
-    /// copy; any other message (fragmented, compressed) is assembled as usual and lent from
-    /// the [`Message`]. The handler can queue replies through the [`Outbox`] it is given
-    /// ([`Outbox::send_ref`] copies a small reply straight into the output batch on a
-    /// server). Returns the next event that is not a data message (ping, pong, close, error,
+    /// being returned, lent as a [`MessageRef`]: a whole message of up to 1 KiB in one
+    /// uncompressed frame is unmasked in place and lent straight out of the read buffer, with
+    /// no allocation and no copy; any other message (larger, fragmented, compressed) is made
+    /// as `next_event` makes it (a large one split off the buffer, not copied) and lent from
+    /// the [`Message`]. The handler can queue replies through the [`Outbox`] it is given:
+    /// [`Outbox::send_ref`] copies a small reply straight into the output batch on a server,
+    /// and sends the owned message it was lent by sharing its payload. Returns the next event that is not a data message (ping, pong, close, error,
     /// handshake), or `None` once everything buffered is handled.
     ///
     /// This is the hot path of servers that answer many small messages (an echo, a relay of
@@ -997,7 +1018,11 @@ impl Connection {
             }
             match self.next_event() {
                 Some(Event::Message(message)) => {
-                    handler(MessageRef::from(&message), &mut Outbox { conn: self })?;
+                    let mut out = Outbox {
+                        conn: self,
+                        lent: Some(&message),
+                    };
+                    handler(MessageRef::from(&message), &mut out)?;
                 }
                 other => return Ok(other),
             }
@@ -1026,6 +1051,7 @@ impl Connection {
             let start = pos + n;
             let len = header.payload_len as usize;
             if rbuf.len() - start < len
+                || len > LEND_MAX
                 || header.rsv != 0
                 || !header.fin
                 || !matches!(header.opcode, OpCode::Text | OpCode::Binary)
@@ -1050,7 +1076,13 @@ impl Connection {
             } else {
                 MessageRef::Binary(payload)
             };
-            let handled = handler(message, &mut Outbox { conn: self });
+            let handled = handler(
+                message,
+                &mut Outbox {
+                    conn: self,
+                    lent: None,
+                },
+            );
             pos = end;
             if let Err(e) = handled {
                 break Err(e);

@@ -215,6 +215,11 @@ impl<'a> MessageRef<'a> {
         }
     }
 
+    /// Whether both are the same bytes in memory (not merely equal), of the same type.
+    pub fn is_same(&self, other: &MessageRef<'_>) -> bool {
+        self.is_text() == other.is_text() && std::ptr::eq(self.as_bytes(), other.as_bytes())
+    }
+
     /// An owned copy of the message.
     pub fn to_message(&self) -> Message {
         match *self {

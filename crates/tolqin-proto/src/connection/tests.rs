@@ -607,6 +607,8 @@ fn arb_frame() -> impl Strategy<Value = Vec<u8>> {
                     client_frame(0x2, &p)
                 }
             }),
+        // Around the largest message lent from the read buffer (LEND_MAX).
+        proptest::collection::vec(any::<u8>(), 1000..1100).prop_map(|p| client_frame(0x2, &p)),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(|p| client_frame(0x9, &p)),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(|p| client_frame(0xa, &p)),
         (proptest::collection::vec("\\PC{0,8}", 1..4)).prop_map(|parts| {
@@ -789,6 +791,39 @@ fn a_lent_text_frame_of_invalid_utf8_fails_the_connection() {
     );
     let sent = conn.data_to_send();
     assert_eq!(&sent[..4], &[0x88, sent[1], 0x03, 0xef]);
+}
+
+#[test]
+fn a_lent_owned_message_is_echoed_without_a_copy() {
+    // Larger than LEND_MAX: split off the read buffer as an owned message and lent from it;
+    // send_ref of that same message queues its payload, shared.
+    let mut conn = server();
+    conn.receive(&client_frame(0x2, &[7u8; 3000]));
+    let mut lent_at = 0;
+    conn.next_event_with(|m, out| {
+        lent_at = m.as_bytes().as_ptr() as usize;
+        out.send_ref(m)
+    })
+    .unwrap();
+    let mut slices = [IoSlice::new(&[]); 4];
+    let n = conn.io_slices(&mut slices);
+    assert_eq!(n, 2, "header and payload");
+    assert_eq!(slices[1].len(), 3000);
+    assert_eq!(
+        slices[1].as_ptr() as usize,
+        lent_at,
+        "the payload lent, not a copy"
+    );
+    // A different message of the same bytes is copied.
+    let mut conn = server();
+    conn.receive(&client_frame(0x2, &[7u8; 3000]));
+    let other = vec![7u8; 3000];
+    conn.next_event_with(|_, out| out.send_ref(MessageRef::Binary(&other)))
+        .unwrap();
+    let n = conn.io_slices(&mut slices);
+    assert_eq!(n, 2);
+    assert_ne!(slices[1].as_ptr(), other.as_ptr());
+    assert_eq!(&*slices[1], &other[..]);
 }
 
 #[test]
