@@ -1050,19 +1050,18 @@ impl Connection {
             };
             let start = pos + n;
             let len = header.payload_len as usize;
-            if rbuf.len() - start < len
-                || len > LEND_MAX
-                || header.rsv != 0
-                || !header.fin
-                || !matches!(header.opcode, OpCode::Text | OpCode::Binary)
-                || !self.assembler.is_idle()
-                || self.check_header(&header).is_err()
-            {
-                // Incomplete, or anything but a plain whole message (errors included): left
-                // to `next_event`.
+            if rbuf.len() - start < len || len > LEND_MAX || self.check_header(&header).is_err() {
+                // Incomplete, large, or an error: left to `next_event`.
                 break Ok(None);
             }
-            self.compressed_message = false;
+            // What `read_frame` records of a data frame's header, then its test for a plain
+            // whole message (anything else is left to `next_event`, which records it again).
+            if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+                self.compressed_message = header.rsv & 0b100 != 0;
+            }
+            if !self.is_plain_message(&header) {
+                break Ok(None);
+            }
             let end = start + len;
             if let Some(key) = header.mask {
                 apply_mask(&mut rbuf[start..end], key, 0);

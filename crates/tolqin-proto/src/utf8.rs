@@ -23,12 +23,7 @@ const SHORT: usize = 64;
 /// [`InvalidUtf8`].
 #[inline]
 pub fn validate(data: &[u8]) -> Result<(), InvalidUtf8> {
-    if data.len() <= SHORT && data.is_ascii() {
-        return Ok(());
-    }
-    simdutf8::basic::from_utf8(data)
-        .map(|_| ())
-        .map_err(|_| InvalidUtf8)
+    validate_str(data).map(|_| ())
 }
 
 /// Validates a whole string and returns it as `&str` (the same checks as [`validate`]).

@@ -71,6 +71,15 @@ impl<S: AsyncWrite + Unpin> Replies<S> for Direct<'_> {
     }
 }
 
+/// The write-buffer limit: `len` more bytes may be queued behind `pending` (a peer that does
+/// not read cannot make us queue without bound).
+fn check_room(pending: usize, len: usize, max_write_buffer: usize) -> Result<()> {
+    if pending + len > max_write_buffer {
+        return Err(Error::WriteBufferFull(max_write_buffer));
+    }
+    Ok(())
+}
+
 /// Where a handler given to [`WebSocket::recv_with`] queues its replies: the connection's
 /// sending side, with the same write-buffer limit as [`WebSocket::feed`]. What is queued is
 /// written by the next [`WebSocket::flush`] (or the next read, which writes queued bytes too).
@@ -89,10 +98,7 @@ impl<'a> Outbox<'a> {
     }
 
     fn check_room(&self, len: usize) -> Result<()> {
-        if self.inner.pending_bytes() + len > self.max_write_buffer {
-            return Err(Error::WriteBufferFull(self.max_write_buffer));
-        }
-        Ok(())
+        check_room(self.inner.pending_bytes(), len, self.max_write_buffer)
     }
 
     /// Queues a copy of a borrowed message (an echo, a relay): a server copies a small
@@ -319,9 +325,11 @@ where
     /// # Errors
     /// As [`send`](Self::send), without the I/O errors.
     pub fn feed(&mut self, message: Message) -> Result<()> {
-        if self.reader.conn.pending_bytes() + message.len() > self.options.max_write_buffer {
-            return Err(Error::WriteBufferFull(self.options.max_write_buffer));
-        }
+        check_room(
+            self.reader.conn.pending_bytes(),
+            message.len(),
+            self.options.max_write_buffer,
+        )?;
         self.reader.conn.send(message)?;
         Ok(())
     }
@@ -334,10 +342,11 @@ where
     /// As [`feed`](Self::feed); on a client, [`Error::Send`] (client frames are masked one by
     /// one and can't be shared).
     pub fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
-        if self.reader.conn.pending_bytes() + message.payload_len() > self.options.max_write_buffer
-        {
-            return Err(Error::WriteBufferFull(self.options.max_write_buffer));
-        }
+        check_room(
+            self.reader.conn.pending_bytes(),
+            message.payload_len(),
+            self.options.max_write_buffer,
+        )?;
         self.reader.conn.send_prepared(message)?;
         Ok(())
     }

@@ -631,6 +631,13 @@ fn arb_frame() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// Where to cut an input of `len` bytes, in order.
+fn cut_points(cuts: &[prop::sample::Index], len: usize) -> Vec<usize> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c.index(len + 1)).collect();
+    points.sort_unstable();
+    points
+}
+
 proptest! {
     /// Any split of the input gives the same events (DESIGN.md tier 2).
     #[test]
@@ -643,8 +650,7 @@ proptest! {
         let expected = summarize(&feed(&mut whole, &wire));
         let expected_out = whole.data_to_send();
 
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
-        points.sort_unstable();
+        let points = cut_points(&cuts, wire.len());
         let mut split = server();
         let mut events = Vec::new();
         let mut last = 0;
@@ -704,8 +710,7 @@ proptest! {
         cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
     ) {
         let wire: Vec<u8> = frames.concat();
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
-        points.sort_unstable();
+        let points = cut_points(&cuts, wire.len());
         let owned = echo_cut(&wire, &points, false);
         let lent = echo_cut(&wire, &points, true);
         prop_assert_eq!(lent, owned);
