@@ -7,7 +7,9 @@
 set -u
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-cargo build --release -q -p tolqin-cli -p tolqin --example echo_load
+# Two builds: with `--example`, `-p tolqin-cli` alone would not rebuild the server binary.
+cargo build --release -q -p tolqin-cli
+cargo build --release -q -p tolqin --example echo_load
 B=${TOLQIN_BIN:-target/release/tolqin}
 L=target/release/examples/echo_load
 out=$(mktemp -d)

@@ -71,7 +71,7 @@ pub async fn run(args: EchoArgs) -> std::io::Result<()> {
                         let handshake =
                             async move { logged(acceptor.accept_tls(&tls, tcp).await, peer) };
                         tasks.spawn(serve(Box::pin(handshake), stopping, |ws| {
-                            ws.get_ref().get_ref().0.get_ref().peer_addr().ok()
+                            ws.get_ref().get_ref().peer_addr().ok()
                         }));
                     }
                 }

@@ -204,12 +204,7 @@ impl Client {
                 None => ClientStream::Plain(tcp),
                 Some(tls) => ClientStream::Tls(Box::new(tls.connect(&host, tcp).await?)),
             };
-            let tls = stream.is_tls();
-            let mut ws = self.handshake_on(stream).await?;
-            if tls {
-                ws.writer.set_tls();
-            }
-            Ok(ws)
+            self.handshake_on(stream).await
         };
         tokio::time::timeout(timeout, fut)
             .await

@@ -10,8 +10,7 @@ use tolqin_proto::connection::UpgradeRequest;
 use tolqin_proto::{Connection, Event};
 
 use crate::socket::WebSocket;
-use crate::stream::ReadAhead;
-use crate::tls::{ServerTlsStream, TlsServer};
+use crate::tls::{TlsServer, TlsStream};
 use crate::{Error, Options, Result, transport};
 
 /// A refusal of an upgrade request: the HTTP response the client gets instead of 101.
@@ -427,11 +426,7 @@ impl Acceptor {
     ///
     /// # Errors
     /// [`Error::Tls`] when the TLS handshake fails, otherwise as [`accept`](Self::accept).
-    pub async fn accept_tls<S>(
-        &self,
-        tls: &TlsServer,
-        io: S,
-    ) -> Result<WebSocket<ServerTlsStream<ReadAhead<S>>>>
+    pub async fn accept_tls<S>(&self, tls: &TlsServer, io: S) -> Result<WebSocket<TlsStream<S>>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -448,15 +443,11 @@ impl Acceptor {
         &self,
         tls: &TlsServer,
         io: S,
-    ) -> Result<(WebSocket<ServerTlsStream<ReadAhead<S>>>, http::Request<()>)>
+    ) -> Result<(WebSocket<TlsStream<S>>, http::Request<()>)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let both = async {
-            let (mut ws, request) = self.handshake(tls.accept(io).await?).await?;
-            ws.writer.set_tls();
-            Ok((ws, request))
-        };
+        let both = async { self.handshake(tls.accept(io).await?).await };
         tokio::time::timeout(self.options.handshake_timeout, both)
             .await
             .unwrap_or(Err(Error::HandshakeTimeout))

@@ -10,16 +10,15 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::split::IntoSplit;
-use crate::tls::{ClientTlsStream, ServerTlsStream};
+use crate::tls::TlsStream;
 
 /// A client's connection to the server: `ws://` or `wss://`.
 #[derive(Debug)]
 pub enum ClientStream {
     /// `ws://`: plain TCP.
     Plain(TcpStream),
-    /// `wss://`: TLS over TCP (boxed: the TLS state is large), reading ahead (see
-    /// [`ReadAhead`]).
-    Tls(Box<ClientTlsStream<ReadAhead<TcpStream>>>),
+    /// `wss://`: TLS over TCP (boxed, so that `ws://` connections do not pay for its size).
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl ClientStream {
@@ -27,7 +26,7 @@ impl ClientStream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             ClientStream::Plain(tcp) => tcp,
-            ClientStream::Tls(tls) => tls.get_ref().0.get_ref(),
+            ClientStream::Tls(tls) => tls.get_ref(),
         }
     }
 
@@ -102,7 +101,7 @@ pub enum ClientReadHalf {
     /// Plain TCP: tokio's owned half, no lock.
     Plain(OwnedReadHalf),
     /// TLS: one TLS state shared by both halves (`tokio::io::split`).
-    Tls(tokio::io::ReadHalf<Box<ClientTlsStream<ReadAhead<TcpStream>>>>),
+    Tls(tokio::io::ReadHalf<Box<TlsStream<TcpStream>>>),
 }
 
 /// The write side of a split [`ClientStream`].
@@ -111,7 +110,7 @@ pub enum ClientWriteHalf {
     /// Plain TCP: tokio's owned half, no lock.
     Plain(OwnedWriteHalf),
     /// TLS: one TLS state shared by both halves (`tokio::io::split`).
-    Tls(tokio::io::WriteHalf<Box<ClientTlsStream<ReadAhead<TcpStream>>>>),
+    Tls(tokio::io::WriteHalf<Box<TlsStream<TcpStream>>>),
 }
 
 impl AsyncRead for ClientReadHalf {
@@ -190,7 +189,7 @@ impl IntoSplit for ClientStream {
     }
 }
 
-impl<S> IntoSplit for ServerTlsStream<S>
+impl<S> IntoSplit for TlsStream<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -199,104 +198,5 @@ where
 
     fn into_split(self) -> (Self::Read, Self::Write) {
         tokio::io::split(self)
-    }
-}
-
-/// Bytes read from the transport at once under TLS.
-const READ_AHEAD: usize = 32 << 10;
-
-/// A read-ahead buffer under TLS. rustls asks its transport for at most 4 KiB per read, so a
-/// 16 KiB record would take four or five `recv` calls; this serves those small reads from one
-/// larger read. The buffer exists only while data is flowing: it is freed whenever it is
-/// drained and the transport has nothing more, so an idle connection holds none. Writes pass
-/// straight through (vectored too).
-#[derive(Debug)]
-pub struct ReadAhead<S> {
-    io: S,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl<S> ReadAhead<S> {
-    /// Wraps a transport.
-    pub fn new(io: S) -> Self {
-        ReadAhead {
-            io,
-            buf: Vec::new(),
-            pos: 0,
-        }
-    }
-
-    /// The transport.
-    pub fn get_ref(&self) -> &S {
-        &self.io
-    }
-
-    /// The transport, mutably (reading from it directly would skip buffered bytes).
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.io
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.pos == this.buf.len() {
-            if out.remaining() >= READ_AHEAD {
-                return Pin::new(&mut this.io).poll_read(cx, out);
-            }
-            this.buf.clear();
-            this.pos = 0;
-            if this.buf.capacity() < READ_AHEAD {
-                this.buf.reserve_exact(READ_AHEAD);
-            }
-            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.buf) {
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    // Nothing to read: an idle connection keeps no buffer.
-                    this.buf = Vec::new();
-                    return Poll::Pending;
-                }
-            }
-        }
-        let n = out.remaining().min(this.buf.len() - this.pos);
-        out.put_slice(&this.buf[this.pos..this.pos + n]);
-        this.pos += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }

@@ -19,10 +19,6 @@ use tolqin_proto::{CloseCode, Connection};
 /// costs. Per thread rather than on the stack: a 64 KiB stack frame costs page probes on every
 /// poll, measurable on 20-byte echoes.
 const SCRATCH_READ: usize = 64 << 10;
-/// The header before a TLS record's payload.
-const TLS_RECORD_HEADER: usize = 5;
-/// Our copies into the gather buffer go in pieces this large (see [`poll_write_all`]).
-const COPY_CHUNK: usize = 2 << 10;
 /// Largest total of small frames copied into the scratch buffer for one write
 /// ([`poll_write_slices`]).
 const SMALL_GATHER: usize = 16 << 10;
@@ -85,48 +81,35 @@ fn read_via<R: AsyncRead + Unpin>(
     Poll::Ready(Ok(read.filled().len()))
 }
 
-/// Writes everything `conn` has queued, then flushes. Frames go out with vectored writes; for
-/// transports without them (TLS, where each write is a record) small frames are gathered into
-/// one buffer first.
+/// Writes everything `conn` has queued, then flushes. Frames go out with vectored writes
+/// (over TLS: into one record, see [`crate::tls::TlsStream`]); for transports without them,
+/// frames are gathered into one buffer first.
 pub(crate) fn poll_write_all<W: AsyncWrite + Unpin>(
     io: &mut W,
     conn: &mut Connection,
     gather: &mut Vec<u8>,
-    tls: bool,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
-    // Over TLS the gathered bytes start where they will sit in the record rustls copies them
-    // into (after its 5-byte header), so that copy is between equally aligned addresses. On AMD
-    // Zen CPUs, glibc before 2.39 copies large blocks with `rep movsb`, which is ~25 times slower
-    // when the destination is 1 to 63 bytes past the source modulo 4096 (glibc BZ 30994):
-    // exactly what a 16 KiB echo over TLS did, 22% of the server's time (bench note, issue 5).
-    let prefix = if tls { TLS_RECORD_HEADER } else { 0 };
     while conn.wants_write() {
-        let written = if io.is_write_vectored() && !tls {
+        let written = if io.is_write_vectored() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let n = conn.io_slices(&mut slices);
             ready!(poll_write_slices(&mut *io, &slices[..n], cx))?
         } else {
-            if gather.len() <= prefix {
+            if gather.is_empty() {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
                 let n = conn.io_slices(&mut slices);
                 let total: usize = slices[..n].iter().map(|s| s.len()).sum();
-                gather.clear();
-                gather.reserve(prefix + total.min(MAX_GATHER));
-                gather.resize(prefix, 0);
+                gather.reserve(total.min(MAX_GATHER));
                 for s in &slices[..n] {
-                    if gather.len() > prefix && gather.len() + s.len() > prefix + MAX_GATHER {
+                    if !gather.is_empty() && gather.len() + s.len() > MAX_GATHER {
                         break;
                     }
-                    // In chunks below glibc's `rep movsb` threshold: our own copy is immune
-                    // to the slow case above, whatever the alignment of the frame's payload.
-                    for chunk in s.chunks(COPY_CHUNK) {
-                        gather.extend_from_slice(chunk);
-                    }
+                    gather.extend_from_slice(s);
                 }
             }
-            let n = ready!(Pin::new(&mut *io).poll_write(cx, &gather[prefix..]))?;
-            gather.drain(prefix..prefix + n);
+            let n = ready!(Pin::new(&mut *io).poll_write(cx, gather))?;
+            gather.drain(..n);
             n
         };
         if written == 0 {
@@ -180,26 +163,18 @@ pub(crate) struct WriteState {
         reason = "8 bytes in every connection instead of 24"
     )]
     gather: Option<Box<Vec<u8>>>,
-    /// The write timeout in nanoseconds: with `tls`, 16 bytes, as a `Duration` alone takes
-    /// (every idle connection pays for the fields).
+    /// The write timeout in nanoseconds: 8 bytes where a `Duration` takes 16 (every idle
+    /// connection pays for the fields).
     timeout_ns: u64,
-    /// The transport is TLS: frames are gathered, laid out as in a TLS record.
-    tls: bool,
     /// Running while queued output makes no progress.
     stall: Option<Pin<Box<Sleep>>>,
 }
 
 impl WriteState {
-    /// The transport is TLS (see [`poll_write_all`]).
-    pub(crate) fn set_tls(&mut self) {
-        self.tls = true;
-    }
-
     pub(crate) fn new(timeout: Duration) -> Self {
         WriteState {
             gather: None,
             timeout_ns: u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
-            tls: false,
             stall: None,
         }
     }
@@ -214,11 +189,11 @@ impl WriteState {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         let before = conn.pending_bytes();
-        let result = if io.is_write_vectored() && !self.tls {
-            poll_write_all(io, conn, &mut Vec::new(), false, cx)
+        let result = if io.is_write_vectored() {
+            poll_write_all(io, conn, &mut Vec::new(), cx)
         } else {
             let gather = self.gather.get_or_insert_default();
-            let result = poll_write_all(io, conn, gather, self.tls, cx);
+            let result = poll_write_all(io, conn, gather, cx);
             if result.is_ready() {
                 self.gather = None;
             }

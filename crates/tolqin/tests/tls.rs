@@ -202,9 +202,8 @@ async fn alpn_is_http11_and_the_url_host_is_the_sni_name() {
         // The names do not resolve: connect by address, give the name to TLS.
         let tcp = TcpStream::connect(addr).await.unwrap();
         let stream = bounded(ca.client().connect(name, tcp)).await.unwrap();
-        let (_, session) = stream.get_ref();
-        assert_eq!(session.alpn_protocol(), Some(&b"http/1.1"[..]));
-        let presented = session.peer_certificates().unwrap()[0].clone();
+        assert_eq!(stream.alpn_protocol(), Some(&b"http/1.1"[..]));
+        let presented = stream.peer_certificates().unwrap()[0].clone();
         let expected = rustls_pki_types_der(&leaf.cert);
         assert_eq!(
             presented.as_ref(),

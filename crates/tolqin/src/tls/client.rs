@@ -10,9 +10,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::stream::ReadAhead;
-
-use super::{ALPN_HTTP11, ClientTlsStream, TlsError, error, pem, provider};
+use super::{ALPN_HTTP11, TlsError, TlsStream, error, pem, provider, stream};
 
 /// A client's TLS setup: which servers it trusts. Cheap to clone.
 ///
@@ -29,7 +27,7 @@ use super::{ALPN_HTTP11, ClientTlsStream, TlsError, error, pem, provider};
 /// ```
 #[derive(Clone)]
 pub struct TlsClient {
-    connector: tokio_rustls::TlsConnector,
+    config: Arc<ClientConfig>,
 }
 
 impl fmt::Debug for TlsClient {
@@ -60,19 +58,26 @@ impl TlsClient {
     }
 
     /// A client with a rustls config built by hand (client certificates, a custom
-    /// verifier...).
+    /// verifier...). `enable_secret_extraction` is turned on (a copy of the config is made if
+    /// it is off): the record layer after the handshake is tolqin's, with the keys rustls
+    /// negotiated.
     pub fn from_config(config: Arc<ClientConfig>) -> Self {
-        TlsClient {
-            connector: tokio_rustls::TlsConnector::from(config),
-        }
+        let config = if config.enable_secret_extraction {
+            config
+        } else {
+            let mut config = (*config).clone();
+            config.enable_secret_extraction = true;
+            Arc::new(config)
+        };
+        TlsClient { config }
     }
 
     /// The rustls config.
     pub fn config(&self) -> &Arc<ClientConfig> {
-        self.connector.config()
+        &self.config
     }
 
-    /// Runs the TLS handshake over `io` (under a [`ReadAhead`]) for `host` (sent as SNI unless it is an IP address;
+    /// Runs the TLS handshake over `io` for `host` (sent as SNI unless it is an IP address;
     /// the certificate must be valid for it).
     ///
     /// # Errors
@@ -80,20 +85,15 @@ impl TlsClient {
     /// does not verify [`TlsError::CertificateExpired`], [`TlsError::WrongHost`],
     /// [`TlsError::UnknownIssuer`], [`TlsError::InvalidCertificate`]; otherwise
     /// [`TlsError::Handshake`]. [`crate::Error::Io`] when the transport fails.
-    pub async fn connect<S>(
-        &self,
-        host: &str,
-        io: S,
-    ) -> crate::Result<ClientTlsStream<ReadAhead<S>>>
+    pub async fn connect<S>(&self, host: &str, io: S) -> crate::Result<TlsStream<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| TlsError::InvalidServerName(host.to_string()))?;
-        self.connector
-            .connect(name, ReadAhead::new(io))
-            .await
-            .map_err(|e| error::handshake_error(e, host))
+        let conn = rustls::client::UnbufferedClientConnection::new(self.config.clone(), name)
+            .map_err(|e| error::handshake_error(&e, host))?;
+        stream::client(io, conn, host).await
     }
 }
 
@@ -200,6 +200,8 @@ impl TlsClientBuilder {
             builder.with_root_certificates(roots).with_no_client_auth()
         };
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+        // tolqin's record layer takes over after the handshake (see `TlsStream`).
+        config.enable_secret_extraction = true;
         Ok(TlsClient::from_config(Arc::new(config)))
     }
 }

@@ -1,6 +1,5 @@
 //! What can go wrong with TLS, in words a user can act on.
 
-use std::io;
 use std::path::PathBuf;
 
 use rustls::{CertificateError, Error as RustlsError};
@@ -19,7 +18,7 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        source: std::io::Error,
     },
     /// The PEM text holds no `CERTIFICATE` block.
     #[error("{origin}: no PEM certificate found (expected a -----BEGIN CERTIFICATE----- block)")]
@@ -133,17 +132,72 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("invalid TLS configuration: {0}")]
     Config(RustlsError),
+    /// After the handshake, the peer broke the TLS record protocol or ended the connection
+    /// with a fatal alert (reached as the source of an I/O error of the stream).
+    #[error("TLS connection failed: {0}")]
+    Record(#[from] RecordError),
+}
+
+/// How TLS failed after the handshake, in the record layer. Each of our own findings is sent
+/// to the peer as the alert RFC 8446 names before the connection is dropped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A record did not authenticate: tampered with, replayed, reordered, or not TLS.
+    #[error("a record failed authentication (bad_record_mac)")]
+    BadRecordMac,
+    /// A record longer than TLS allows.
+    #[error("a record longer than TLS allows (record_overflow)")]
+    RecordOverflow,
+    /// A record or message that may not come at this point.
+    #[error("unexpected message: {0} (unexpected_message)")]
+    UnexpectedMessage(&'static str),
+    /// A malformed message.
+    #[error("malformed message: {0} (decode_error)")]
+    DecodeError(&'static str),
+    /// A key update whose request field is neither 0 nor 1.
+    #[error("a key update with an invalid request field (illegal_parameter)")]
+    IllegalParameter,
+    /// The peer sent a fatal alert.
+    #[error("the peer sent the alert {0:?}")]
+    PeerAlert(rustls::AlertDescription),
+    /// rustls could not derive the next traffic keys or take a session ticket.
+    #[error("post-handshake message refused: {0}")]
+    PostHandshake(RustlsError),
+    /// The sequence numbers of the traffic keys are used up.
+    #[error("the record sequence numbers are exhausted")]
+    SequenceExhausted,
+    /// A TLS 1.2 connection sent as many records as its cipher suite may protect with one key
+    /// (TLS 1.2 has no key update): it must end.
+    #[error("the cipher suite's record limit for one key is reached")]
+    LimitReached,
+    /// The negotiated cipher suite is not one the record layer implements (AES-GCM and
+    /// ChaCha20-Poly1305 are).
+    #[error("the negotiated cipher suite is not supported by the record layer")]
+    UnsupportedSuite,
+}
+
+impl RecordError {
+    /// The alert we send the peer for this failure (RFC 8446 6.2), if it is ours to send.
+    pub(crate) fn alert(&self) -> Option<rustls::AlertDescription> {
+        use rustls::AlertDescription as A;
+        Some(match self {
+            RecordError::BadRecordMac => A::BadRecordMac,
+            RecordError::RecordOverflow => A::RecordOverflow,
+            RecordError::UnexpectedMessage(_) => A::UnexpectedMessage,
+            RecordError::DecodeError(_) => A::DecodeError,
+            RecordError::IllegalParameter => A::IllegalParameter,
+            RecordError::PostHandshake(_) | RecordError::SequenceExhausted => A::InternalError,
+            RecordError::LimitReached => A::CloseNotify,
+            RecordError::UnsupportedSuite => A::InternalError,
+            RecordError::PeerAlert(_) => return None,
+        })
+    }
 }
 
 /// Turns an error of a TLS handshake into a typed one: certificate problems get their own
-/// variants; transport errors (reset, EOF) stay I/O errors.
-pub(crate) fn handshake_error(err: io::Error, peer: &str) -> crate::Error {
-    let Some(tls) = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<RustlsError>())
-    else {
-        return crate::Error::Io(err);
-    };
+/// variants.
+pub(crate) fn handshake_error(tls: &RustlsError, peer: &str) -> crate::Error {
     let host = peer.to_string();
     let source = tls.clone();
     let e = match tls {

@@ -10,9 +10,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::stream::ReadAhead;
-
-use super::{ALPN_HTTP11, ServerTlsStream, TlsError, error, pem, provider};
+use super::{ALPN_HTTP11, TlsError, TlsStream, error, pem, provider, stream};
 
 /// A server's TLS setup: its certificates and keys, ready to accept connections. Cheap to
 /// clone; build once and share among connections.
@@ -31,7 +29,7 @@ use super::{ALPN_HTTP11, ServerTlsStream, TlsError, error, pem, provider};
 /// ```
 #[derive(Clone)]
 pub struct TlsServer {
-    acceptor: tokio_rustls::TlsAcceptor,
+    config: Arc<ServerConfig>,
 }
 
 impl fmt::Debug for TlsServer {
@@ -67,32 +65,38 @@ impl TlsServer {
 
     /// A server with a rustls config built by hand (client certificates, session tickets...).
     /// Set `alpn_protocols` to `[b"http/1.1"]` so ALPN-speaking clients agree on HTTP/1.1.
+    /// `enable_secret_extraction` is turned on (a copy of the config is made if it is off):
+    /// the record layer after the handshake is tolqin's, with the keys rustls negotiated.
     pub fn from_config(config: Arc<ServerConfig>) -> Self {
-        TlsServer {
-            acceptor: tokio_rustls::TlsAcceptor::from(config),
-        }
+        let config = if config.enable_secret_extraction {
+            config
+        } else {
+            let mut config = (*config).clone();
+            config.enable_secret_extraction = true;
+            Arc::new(config)
+        };
+        TlsServer { config }
     }
 
     /// The rustls config.
     pub fn config(&self) -> &Arc<ServerConfig> {
-        self.acceptor.config()
+        &self.config
     }
 
-    /// Runs the TLS handshake on an accepted stream (under a [`ReadAhead`]), with no timeout of its own (use
+    /// Runs the TLS handshake on an accepted stream, with no timeout of its own (use
     /// [`Acceptor::accept_tls`](crate::Acceptor::accept_tls) to bound the TLS and WebSocket
     /// handshakes together).
     ///
     /// # Errors
     /// [`crate::Error::Tls`] ([`TlsError::Handshake`]: the client refused our certificate,
     /// speaks no TLS, shares no protocol version...), [`crate::Error::Io`].
-    pub async fn accept<S>(&self, io: S) -> crate::Result<ServerTlsStream<ReadAhead<S>>>
+    pub async fn accept<S>(&self, io: S) -> crate::Result<TlsStream<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.acceptor
-            .accept(ReadAhead::new(io))
-            .await
-            .map_err(|e| error::handshake_error(e, "the client"))
+        let conn = rustls::server::UnbufferedServerConnection::new(self.config.clone())
+            .map_err(|e| error::handshake_error(&e, "the client"))?;
+        stream::server(io, conn, "the client").await
     }
 }
 
@@ -221,6 +225,8 @@ impl TlsServerBuilder {
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
         // Our suite order (AES-128-GCM first, see `provider`) over the client's.
         config.ignore_client_order = true;
+        // tolqin's record layer takes over after the handshake (see `TlsStream`).
+        config.enable_secret_extraction = true;
         Ok(TlsServer::from_config(Arc::new(config)))
     }
 }

@@ -1,0 +1,352 @@
+//! tolqin's TLS record layer against rustls's own (tokio-rustls) as the peer, over loopback:
+//! every cipher suite of TLS 1.3 and TLS 1.2 in both roles, records split and joined at random
+//! sizes, key updates asked for by the peer, `close_notify` both ways, and records that are
+//! forged, oversized or of the wrong type, each refused with its own error (and alert).
+
+mod support;
+
+use std::sync::Arc;
+
+use rustls::crypto::ring::cipher_suite as cs;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
+use support::bounded;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tolqin::tls::{RecordError, TlsClient, TlsError, TlsServer, TlsStream};
+
+/// A self-signed certificate for `localhost`: PEM, and DER for rustls.
+struct Cert {
+    cert_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+    key_der: Vec<u8>,
+}
+
+fn cert() -> Cert {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Cert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().clone(),
+        key_der: key.serialize_der(),
+    }
+}
+
+/// The peer's provider, limited to `suite`.
+fn provider(suite: SupportedCipherSuite) -> Arc<rustls::crypto::CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![suite];
+    Arc::new(provider)
+}
+
+fn version_of(suite: SupportedCipherSuite) -> &'static SupportedProtocolVersion {
+    match suite {
+        SupportedCipherSuite::Tls13(_) => &rustls::version::TLS13,
+        SupportedCipherSuite::Tls12(_) => &rustls::version::TLS12,
+    }
+}
+
+/// Every suite both sides have: TLS 1.3's three, TLS 1.2's two for an ECDSA certificate.
+fn suites() -> Vec<SupportedCipherSuite> {
+    vec![
+        cs::TLS13_AES_128_GCM_SHA256,
+        cs::TLS13_AES_256_GCM_SHA384,
+        cs::TLS13_CHACHA20_POLY1305_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
+}
+
+fn peer_client(cert: &Cert, suite: SupportedCipherSuite) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone()).unwrap();
+    let config = ClientConfig::builder_with_provider(provider(suite))
+        .with_protocol_versions(&[version_of(suite)])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+fn peer_server(cert: &Cert, suite: SupportedCipherSuite) -> tokio_rustls::TlsAcceptor {
+    let key = PrivateKeyDer::try_from(cert.key_der.clone()).unwrap();
+    let config = ServerConfig::builder_with_provider(provider(suite))
+        .with_protocol_versions(&[version_of(suite)])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der.clone()], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+fn our_client(cert: &Cert) -> TlsClient {
+    TlsClient::builder()
+        .default_roots(false)
+        .add_ca_pem(cert.cert_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+/// Echoes what it reads until end of file, then shuts down (our `close_notify`).
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut tls: TlsStream<S>) -> std::io::Result<()> {
+    let mut buf = vec![0; 50_000];
+    loop {
+        let n = tls.read(&mut buf).await?;
+        if n == 0 {
+            return tls.shutdown().await;
+        }
+        tls.write_all(&buf[..n]).await?;
+        tls.flush().await?;
+    }
+}
+
+/// Pseudo-random bytes and write sizes (no dependency on a random crate).
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Writes `data` in pieces of varied size (1 byte to 40 KiB: records split and joined),
+/// optionally refreshing the traffic keys midway; reads the echo back and compares.
+async fn exchange<S>(tls: &mut tokio_rustls::TlsStream<S>, data: &[u8], key_updates: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let sizes = pattern(64, 7);
+    let (mut sent, mut got, mut i) = (0, Vec::with_capacity(data.len()), 0);
+    let mut buf = vec![0; 64 << 10];
+    while sent < data.len() {
+        let size = match sizes[i % sizes.len()] % 4 {
+            0 => 1 + usize::from(sizes[i % sizes.len()]),
+            1 => 16 << 10,
+            2 => 40 << 10,
+            _ => 16_385,
+        };
+        i += 1;
+        let end = (sent + size).min(data.len());
+        if key_updates && i % 3 == 0 {
+            match tls {
+                tokio_rustls::TlsStream::Client(c) => c.get_mut().1.refresh_traffic_keys(),
+                tokio_rustls::TlsStream::Server(s) => s.get_mut().1.refresh_traffic_keys(),
+            }
+            .unwrap();
+        }
+        tls.write_all(&data[sent..end]).await.unwrap();
+        tls.flush().await.unwrap();
+        sent = end;
+        // Keep the echo flowing (the windows are finite).
+        while got.len() + (128 << 10) < sent {
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "early end of file");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    while got.len() < data.len() {
+        let n = tls.read(&mut buf).await.unwrap();
+        assert!(n > 0, "early end of file");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got == data, "echo differs");
+}
+
+async fn listener() -> (TcpListener, std::net::SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// Our server, rustls's client: echo, then the client's `close_notify` ends it cleanly.
+async fn server_round(cert: &Cert, suite: SupportedCipherSuite, key_updates: bool) {
+    let ours = TlsServer::from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = ours.accept(tcp).await.unwrap();
+        echo(tls).await
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = peer_client(cert, suite).connect(name, tcp).await.unwrap();
+    let mut tls = tokio_rustls::TlsStream::Client(tls);
+    let data = pattern(300_000, 1);
+    exchange(&mut tls, &data, key_updates).await;
+    tls.shutdown().await.unwrap();
+    // Our side answers with its own close_notify: a clean end of file here.
+    let mut rest = Vec::new();
+    tls.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    server.await.unwrap().unwrap();
+}
+
+/// Our client, rustls's server.
+async fn client_round(cert: &Cert, suite: SupportedCipherSuite, key_updates: bool) {
+    let acceptor = peer_server(cert, suite);
+    let (listener, addr) = listener().await;
+    let data = pattern(300_000, 2);
+    let expected = data.clone();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = acceptor.accept(tcp).await.unwrap();
+        let mut tls = tokio_rustls::TlsStream::Server(tls);
+        exchange(&mut tls, &expected, key_updates).await;
+        tls.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        tls.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = our_client(cert).connect("localhost", tcp).await.unwrap();
+    assert_eq!(tls.negotiated_cipher_suite().suite(), suite.suite());
+    echo(tls).await.unwrap();
+    server.await.unwrap();
+    drop(data);
+}
+
+#[tokio::test]
+async fn every_suite_interoperates_with_rustls_in_both_roles() {
+    let cert = cert();
+    for suite in suites() {
+        bounded(server_round(&cert, suite, false)).await;
+        bounded(client_round(&cert, suite, false)).await;
+    }
+}
+
+#[tokio::test]
+async fn key_updates_from_the_peer_are_followed_and_answered() {
+    // rustls asks for our key update each time (update_requested): if we did not follow its
+    // new key, or answered wrongly, the echo would fail to decrypt on one side or the other.
+    let cert = cert();
+    for suite in suites()
+        .into_iter()
+        .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
+    {
+        bounded(server_round(&cert, suite, true)).await;
+        bounded(client_round(&cert, suite, true)).await;
+    }
+}
+
+/// Our server after a handshake with rustls's client; returns the raw TCP under the peer.
+async fn raw_after_handshake(
+    cert: &Cert,
+    suite: SupportedCipherSuite,
+) -> (
+    tokio::task::JoinHandle<std::io::Result<usize>>,
+    tokio_rustls::client::TlsStream<TcpStream>,
+) {
+    let ours = TlsServer::from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = ours.accept(tcp).await.unwrap();
+        let mut buf = vec![0; 1024];
+        tls.read(&mut buf).await
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = peer_client(cert, suite).connect(name, tcp).await.unwrap();
+    (server, tls)
+}
+
+/// The record error inside an I/O error from our stream.
+fn record_error(e: std::io::Error) -> RecordError {
+    match e.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) {
+        Some(TlsError::Record(r)) => r.clone(),
+        _ => panic!("not a record error: {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn forged_oversized_and_misplaced_records_are_refused_with_an_alert() {
+    let cert = cert();
+    type Expected = fn(&RecordError) -> bool;
+    let cases: [(&str, Vec<u8>, Expected); 4] = [
+        (
+            "forged",
+            [&[23, 3, 3, 0, 40][..], &pattern(40, 3)].concat(),
+            |e| *e == RecordError::BadRecordMac,
+        ),
+        ("too short for a tag", vec![23, 3, 3, 0, 3, 1, 2, 3], |e| {
+            *e == RecordError::BadRecordMac
+        }),
+        ("oversized", vec![23, 3, 3, 0x41, 0x01], |e| {
+            *e == RecordError::RecordOverflow
+        }),
+        (
+            "unprotected handshake record",
+            vec![22, 3, 3, 0, 4, 24, 0, 0, 1],
+            |e| matches!(e, RecordError::UnexpectedMessage(_)),
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let (server, mut peer) =
+            bounded(raw_after_handshake(&cert, cs::TLS13_AES_128_GCM_SHA256)).await;
+        peer.get_mut().0.write_all(&bytes).await.unwrap();
+        let err = bounded(server).await.unwrap().unwrap_err();
+        let err = record_error(err);
+        assert!(expected(&err), "{name}: {err:?}");
+        // The alert reached the peer: its read fails with it, not a bare end of file.
+        let mut buf = [0; 64];
+        let peer_err = bounded(peer.read(&mut buf)).await.unwrap_err();
+        assert!(
+            peer_err.to_string().contains("alert"),
+            "{name}: the peer saw {peer_err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_end_of_file_without_close_notify_is_an_error() {
+    // A truncation attack must not look like a clean end.
+    let cert = cert();
+    let (server, mut peer) =
+        bounded(raw_after_handshake(&cert, cs::TLS13_AES_128_GCM_SHA256)).await;
+    peer.get_mut().0.shutdown().await.unwrap();
+    let err = bounded(server).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+}
+
+#[tokio::test]
+async fn junk_after_the_handshake_is_an_error_never_a_panic_or_a_hang() {
+    // Seeded junk: records with plausible and implausible headers, lengths past what TLS
+    // allows, cut short; then the peer's end of file. Every case ends in an error.
+    let cert = cert();
+    for seed in 1..=40u64 {
+        let noise = pattern(70_000, seed);
+        let len = match noise[7] % 3 {
+            0 => usize::from(noise[1]),
+            1 => usize::from(u16::from_be_bytes([noise[1], noise[2]])) % 17_000,
+            _ => usize::from(u16::from_be_bytes([noise[1], noise[2]])),
+        };
+        let kind = noise[0] % 4;
+        let mut junk = match kind {
+            0 => vec![23, 3, 3],
+            1 => vec![noise[3], 3, 3],
+            2 => vec![noise[3], noise[4], noise[5]],
+            _ => vec![21, 3, 1],
+        };
+        junk.extend_from_slice(&(len as u16).to_be_bytes());
+        junk.extend_from_slice(&noise[8..8 + len.min(noise[6] as usize * 300)]);
+        let suite = if seed % 2 == 0 {
+            cs::TLS13_CHACHA20_POLY1305_SHA256
+        } else {
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        };
+        let (server, mut peer) = bounded(raw_after_handshake(&cert, suite)).await;
+        let raw = &mut peer.get_mut().0;
+        let _ = raw.write_all(&junk).await;
+        let _ = raw.shutdown().await;
+        let result = bounded(server).await.expect("no panic");
+        assert!(result.is_err(), "seed {seed}: {result:?}");
+    }
+}
