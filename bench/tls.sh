@@ -3,13 +3,15 @@
 # 20-byte and 16 KiB messages. The server is pinned to CPU 0 (--threads 1, no deflate), the
 # client (the tolqin client in examples/echo_load.rs) to CPU 1; plain and TLS alternate.
 # Usage: bench/tls.sh [ROUNDS] (default 3); prints one line per round and size: messages/s
-# and the server's CPU time per message (from /proc), plain and TLS.
+# and the server's CPU time per message (from /proc), plain and TLS. Then the floor of any
+# record layer on this machine (examples/tls_floor.rs: AES-128-GCM records with fixed keys and
+# nothing else), sealed against plain, the same way.
 set -u
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 # Two builds: with `--example`, `-p tolqin-cli` alone would not rebuild the server binary.
 cargo build --release -q -p tolqin-cli
-cargo build --release -q -p tolqin --example echo_load
+cargo build --release -q -p tolqin --example echo_load --example tls_floor
 B=${TOLQIN_BIN:-target/release/tolqin}
 L=target/release/examples/echo_load
 out=$(mktemp -d)
@@ -46,5 +48,29 @@ for round in $(seq "$rounds"); do
     kill $P; wait $P 2>/dev/null
     rm -f "$CA"
     echo "round $round, $conns connections x $size B: plain $plain, tls $tls"
+  done
+done
+# The floor: the same echo over bare AES-GCM records (no handshake, no TLS state), both ends.
+F=target/release/examples/tls_floor
+floor() { # MODE: sets P, ADDR
+  taskset -c 0 $F server "$1" >"$out/floor.out" 2>/dev/null &
+  P=$!
+  for _ in $(seq 50); do grep -q listening "$out/floor.out" && break; sleep 0.1; done
+  ADDR=$(sed -n 's/^listening on ws:\/\///p' "$out/floor.out")
+}
+for round in $(seq "$rounds"); do
+  for size in 20 16384; do
+    conns=$([ "$size" = 20 ] && echo 50 || echo 10)
+    line="floor round $round, $conns connections x $size B:"
+    for mode in plain sealed; do
+      floor $mode
+      before=$(cpu_ticks "$P")
+      rate=$(taskset -c 1 $F client $mode "$ADDR" $conns $size 4 | grep -o '^[0-9]*')
+      after=$(cpu_ticks "$P")
+      kill $P; wait $P 2>/dev/null
+      line="$line $mode $rate msg/s (server $(awk -v t=$((after - before)) -v hz="$hz" -v r="$rate" \
+        'BEGIN { printf "%.1f", (r > 0 ? t / hz * 1e6 / (r * 4.5) : 0) }') us/msg)"
+    done
+    echo "$line"
   done
 done

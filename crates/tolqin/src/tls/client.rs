@@ -60,7 +60,7 @@ impl TlsClient {
     /// A client with a rustls config built by hand (client certificates, a custom
     /// verifier...). `enable_secret_extraction` is turned on (a copy of the config is made if
     /// it is off): the record layer after the handshake is tolqin's, with the keys rustls
-    /// negotiated.
+    /// negotiated, protected with `ring`'s AEADs whatever the config's crypto provider.
     pub fn from_config(config: Arc<ClientConfig>) -> Self {
         let config = if config.enable_secret_extraction {
             config

@@ -66,7 +66,8 @@ impl TlsServer {
     /// A server with a rustls config built by hand (client certificates, session tickets...).
     /// Set `alpn_protocols` to `[b"http/1.1"]` so ALPN-speaking clients agree on HTTP/1.1.
     /// `enable_secret_extraction` is turned on (a copy of the config is made if it is off):
-    /// the record layer after the handshake is tolqin's, with the keys rustls negotiated.
+    /// the record layer after the handshake is tolqin's, with the keys rustls negotiated,
+    /// protected with `ring`'s AEADs whatever the config's crypto provider.
     pub fn from_config(config: Arc<ServerConfig>) -> Self {
         let config = if config.enable_secret_extraction {
             config
