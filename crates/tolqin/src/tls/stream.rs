@@ -727,6 +727,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                 }
             }
             if state.owe_key_update && !state.write_closed {
+                // A peer that asks for key updates but does not read what we send waits: no
+                // more of its input is read until our output drains, so answers cannot pile up.
+                if state.wbuf.len() - state.wpos >= WRITE_HIGH {
+                    ready!(this.poll_drain(cx))?;
+                }
+                let state = &mut *this.state;
                 // The peer waits for our key update: it goes out now, not with our next data.
                 if let Err(e) = state.keys_for_next_record() {
                     let e = state.fail(e);
