@@ -193,8 +193,7 @@ async fn server_round(cert: &Cert, suite: SupportedCipherSuite, key_updates: boo
 async fn client_round(cert: &Cert, suite: SupportedCipherSuite, key_updates: bool) {
     let acceptor = peer_server(cert, suite);
     let (listener, addr) = listener().await;
-    let data = pattern(300_000, 2);
-    let expected = data.clone();
+    let expected = pattern(300_000, 2);
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let tls = acceptor.accept(tcp).await.unwrap();
@@ -210,7 +209,6 @@ async fn client_round(cert: &Cert, suite: SupportedCipherSuite, key_updates: boo
     assert_eq!(tls.negotiated_cipher_suite().suite(), suite.suite());
     echo(tls).await.unwrap();
     server.await.unwrap();
-    drop(data);
 }
 
 #[tokio::test]

@@ -58,17 +58,14 @@ impl TlsClient {
     }
 
     /// A client with a rustls config built by hand (client certificates, a custom
-    /// verifier...). `enable_secret_extraction` is turned on (a copy of the config is made if
-    /// it is off): the record layer after the handshake is tolqin's, with the keys rustls
-    /// negotiated, protected with `ring`'s AEADs whatever the config's crypto provider.
+    /// verifier...). `enable_secret_extraction` is turned on (on a copy if it is off and the
+    /// config is shared): the record layer after the handshake is tolqin's, with the keys
+    /// rustls negotiated, protected with `ring`'s AEADs whatever the config's crypto provider.
     pub fn from_config(config: Arc<ClientConfig>) -> Self {
-        let config = if config.enable_secret_extraction {
-            config
-        } else {
-            let mut config = (*config).clone();
-            config.enable_secret_extraction = true;
-            Arc::new(config)
-        };
+        let mut config = config;
+        if !config.enable_secret_extraction {
+            Arc::make_mut(&mut config).enable_secret_extraction = true;
+        }
         TlsClient { config }
     }
 
@@ -93,7 +90,7 @@ impl TlsClient {
             .map_err(|_| TlsError::InvalidServerName(host.to_string()))?;
         let conn = rustls::client::UnbufferedClientConnection::new(self.config.clone(), name)
             .map_err(|e| error::handshake_error(&e, host))?;
-        stream::client(io, conn, host).await
+        stream::handshake(io, conn, host).await
     }
 }
 

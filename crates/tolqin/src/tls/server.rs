@@ -65,17 +65,14 @@ impl TlsServer {
 
     /// A server with a rustls config built by hand (client certificates, session tickets...).
     /// Set `alpn_protocols` to `[b"http/1.1"]` so ALPN-speaking clients agree on HTTP/1.1.
-    /// `enable_secret_extraction` is turned on (a copy of the config is made if it is off):
+    /// `enable_secret_extraction` is turned on (on a copy if it is off and the config is shared):
     /// the record layer after the handshake is tolqin's, with the keys rustls negotiated,
     /// protected with `ring`'s AEADs whatever the config's crypto provider.
     pub fn from_config(config: Arc<ServerConfig>) -> Self {
-        let config = if config.enable_secret_extraction {
-            config
-        } else {
-            let mut config = (*config).clone();
-            config.enable_secret_extraction = true;
-            Arc::new(config)
-        };
+        let mut config = config;
+        if !config.enable_secret_extraction {
+            Arc::make_mut(&mut config).enable_secret_extraction = true;
+        }
         TlsServer { config }
     }
 
@@ -97,7 +94,7 @@ impl TlsServer {
     {
         let conn = rustls::server::UnbufferedServerConnection::new(self.config.clone())
             .map_err(|e| error::handshake_error(&e, "the client"))?;
-        stream::server(io, conn, "the client").await
+        stream::handshake(io, conn, "the client").await
     }
 }
 

@@ -61,7 +61,7 @@ const NEW_SESSION_TICKET: u8 = 4;
 const KEY_UPDATE: u8 = 24;
 
 /// What rustls keeps after the handshake: the next traffic secrets, session tickets.
-enum Kernel {
+pub(crate) enum Kernel {
     Server(KernelConnection<ServerConnectionData>),
     Client(KernelConnection<ClientConnectionData>),
 }
@@ -173,7 +173,7 @@ impl<S> TlsStream<S> {
 }
 
 /// An unbuffered rustls connection of either side, for the one handshake driver.
-trait Unbuffered {
+pub(crate) trait Unbuffered {
     type Data;
     fn process<'c, 'i>(
         &'c mut self,
@@ -217,31 +217,13 @@ impl Unbuffered for UnbufferedClientConnection {
     }
 }
 
-/// Runs the TLS handshake of `conn` over `io`; `peer` names the other side in errors.
-pub(crate) async fn server<S>(
-    io: S,
-    conn: UnbufferedServerConnection,
+/// Runs the TLS handshake of `conn` (either side) over `io`; `peer` names the other side in
+/// errors.
+pub(crate) async fn handshake<S, C>(
+    mut io: S,
+    mut conn: C,
     peer: &str,
 ) -> crate::Result<TlsStream<S>>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    handshake(io, conn, peer).await
-}
-
-/// Runs the TLS handshake of `conn` over `io`; `peer` names the other side in errors.
-pub(crate) async fn client<S>(
-    io: S,
-    conn: UnbufferedClientConnection,
-    peer: &str,
-) -> crate::Result<TlsStream<S>>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    handshake(io, conn, peer).await
-}
-
-async fn handshake<S, C>(mut io: S, mut conn: C, peer: &str) -> crate::Result<TlsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     C: Unbuffered,
@@ -451,10 +433,8 @@ fn record_io_error(e: &RecordError) -> io::Error {
 }
 
 impl State {
-    /// Opens every whole record received; `Ok(true)` when one was (there may be plaintext, a
-    /// key change, or the end).
-    fn open_records(&mut self) -> Result<bool, RecordError> {
-        let mut opened_any = false;
+    /// Opens every whole record received (plaintext, a key change, or the end).
+    fn open_records(&mut self) -> Result<(), RecordError> {
         while !self.read_closed && self.rbuf.len() - self.cipher_start >= record::HEADER {
             let at = self.cipher_start;
             let len = record::record_len(&self.rbuf[at..at + record::HEADER], self.version)?;
@@ -464,7 +444,6 @@ impl State {
             let dst = self.plain_end;
             let opened = record::open(&mut self.rx, self.version, &mut self.rbuf, dst, at)?;
             self.cipher_start = at + len;
-            opened_any = true;
             let plain = dst..dst + opened.len;
             if opened.content_type != content::HANDSHAKE && !self.handshake.is_empty() {
                 // RFC 8446 5.1: a handshake message split across records is not interleaved.
@@ -506,7 +485,7 @@ impl State {
                 }
             }
         }
-        Ok(opened_any)
+        Ok(())
     }
 
     /// Acts on the whole post-handshake messages received.
@@ -718,13 +697,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             if state.read_closed {
                 return Poll::Ready(Ok(()));
             }
-            match state.open_records() {
-                Ok(true) => {}
-                Ok(false) => {}
-                Err(e) => {
-                    let e = state.fail(e);
-                    return Poll::Ready(Err(this.failed(e, cx)));
-                }
+            if let Err(e) = state.open_records() {
+                let e = state.fail(e);
+                return Poll::Ready(Err(this.failed(e, cx)));
             }
             if state.owe_key_update && !state.write_closed {
                 // A peer that asks for key updates but does not read what we send waits: no
