@@ -142,6 +142,7 @@ pub fn step_lending(conn: &mut Connection, events: &mut Vec<Event>, echo: bool) 
     let mut lent = Vec::new();
     let next = conn.next_event_with(|m, out| {
         assert!(m.len() <= max_message, "message over the limit");
+        assert_text_valid(m);
         lent.push(Event::Message(m.to_message()));
         if echo {
             // Refused once our close frame is queued, which is right.
@@ -168,9 +169,15 @@ fn check_event(conn: &mut Connection, event: Event, events: &mut Vec<Event>) {
             assert_eq!(conn.state(), State::Closed, "after {err:?}");
             assert!(conn.close_sent(), "a close frame is queued after {err:?}");
         }
-        Event::Close(_) => assert_eq!(conn.state(), State::Closed),
         Event::HandshakeFailed(_) => assert_eq!(conn.state(), State::Closed),
-        Event::Message(m) => assert!(m.len() <= max_message, "message over the limit"),
+        Event::Message(m) => {
+            assert!(m.len() <= max_message, "message over the limit");
+            assert_text_valid(m.into());
+        }
+        Event::Close(frame) => {
+            assert_eq!(conn.state(), State::Closed);
+            assert_str_valid(&frame.reason);
+        }
         Event::Ping(p) | Event::Pong(p) => assert!(p.len() <= 125, "control payload"),
         _ => {}
     }
@@ -185,6 +192,23 @@ fn check_event(conn: &mut Connection, event: Event, events: &mut Vec<Event>) {
             "an event after the connection ended"
         );
     }
+}
+
+/// The bytes of a text message are valid UTF-8 by the standard library's own check: what every
+/// `&str` tolqin-proto hands out (some through `from_utf8_unchecked`) must satisfy.
+pub fn assert_text_valid(message: tolqin_proto::MessageRef<'_>) {
+    if let tolqin_proto::MessageRef::Text(text) = message {
+        assert_str_valid(text);
+    }
+}
+
+/// [`assert_text_valid`] for one string.
+pub fn assert_str_valid(text: &str) {
+    assert!(
+        std::str::from_utf8(text.as_bytes()).is_ok(),
+        "a text of invalid UTF-8: {:02x?}",
+        text.as_bytes()
+    );
 }
 
 /// A connection of the other role that reads everything the connection under test sends

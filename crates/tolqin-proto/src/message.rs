@@ -1,4 +1,14 @@
 //! Messages: text and binary payloads, and the reassembly of fragmented ones (RFC 6455 5.4).
+//!
+//! A [`Utf8Bytes`] (the payload of a [`Message::Text`]) is valid UTF-8 whichever safe way it was
+//! made: from a `str`, by [`Utf8Bytes::try_from`], or by a [`Connection`](crate::Connection),
+//! whose reassembler is private to this crate because it relies on being driven in order. The
+//! reassembler is not reachable from outside (issue 17: through it, safe calls once built a
+//! text of invalid UTF-8):
+//!
+//! ```compile_fail,E0603
+//! let _ = tolqin_proto::message::Assembler::new();
+//! ```
 
 use bytes::{Bytes, BytesMut};
 
@@ -281,6 +291,10 @@ pub enum AssemblyError {
     /// A text message is not valid UTF-8 (close 1007).
     #[error("invalid UTF-8 in a text message")]
     InvalidUtf8,
+    /// A new message started while a fragmented one was in progress (close 1002; RFC 6455
+    /// 5.4: the fragments of one message are not interleaved with another's).
+    #[error("a new data frame while a fragmented message is in progress")]
+    Interleaved,
 }
 
 impl From<InvalidUtf8> for AssemblyError {
@@ -293,8 +307,16 @@ impl From<InvalidUtf8> for AssemblyError {
 ///
 /// A message in one frame is passed through without copying; only a message in several frames
 /// is copied into the assembler's buffer.
+///
+/// Crate-private on purpose: [`Utf8Bytes::as_str`] trusts the texts this type builds, and it
+/// builds a valid one only when driven as [`Connection`](crate::Connection) drives it: the
+/// payload given to [`Assembler::push`] starts with exactly the bytes given to
+/// [`Assembler::validate_partial`] for that frame, and a first frame (`Some(_)`) never arrives
+/// while a fragmented message is in progress (the connection fails the peer with 1002 first).
+/// Public, safe calls could break both (issue 17: UB through `as_str`), so `push` also re-checks
+/// the second itself and refuses to mix messages.
 #[derive(Debug, Default)]
-pub struct Assembler {
+pub(crate) struct Assembler {
     /// The fragmented message in progress, if any. Boxed: most messages come in one frame, and
     /// every idle connection would pay for the fields.
     fragmented: Option<Box<Fragmented>>,
@@ -313,22 +335,22 @@ struct Fragmented {
 
 impl Assembler {
     /// A new assembler with no message in progress.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Whether a fragmented message is in progress (a continuation frame is expected).
-    pub fn in_progress(&self) -> bool {
+    pub(crate) fn in_progress(&self) -> bool {
         self.fragmented.is_some()
     }
 
     /// Whether the message being received (or about to start with `first_is_text`) is text.
-    pub fn is_text(&self) -> Option<bool> {
+    pub(crate) fn is_text(&self) -> Option<bool> {
         self.fragmented.as_ref().map(|f| f.is_text)
     }
 
     /// Bytes buffered so far for the message in progress.
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.fragmented.as_ref().map_or(0, |f| f.buf.len())
     }
 
@@ -336,7 +358,7 @@ impl Assembler {
     ///
     /// # Errors
     /// [`AssemblyError::TooBig`] or [`AssemblyError::TooManyFragments`].
-    pub fn check_frame(
+    pub(crate) fn check_frame(
         &self,
         len: u64,
         max_message: usize,
@@ -359,7 +381,7 @@ impl Assembler {
     ///
     /// # Errors
     /// [`AssemblyError::InvalidUtf8`].
-    pub fn validate_partial(
+    pub(crate) fn validate_partial(
         &mut self,
         is_text: bool,
         frame_prefix: &[u8],
@@ -400,15 +422,19 @@ impl Assembler {
     ///
     /// # Errors
     /// [`AssemblyError::InvalidUtf8`] when a text message is not valid UTF-8.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         first_is_text: Option<bool>,
         payload: Bytes,
         fin: bool,
     ) -> Result<Option<Message>, AssemblyError> {
-        let is_text = match first_is_text {
-            Some(t) => t,
-            None => self.is_text().unwrap_or(false),
+        let is_text = match (first_is_text, self.fragmented.as_ref()) {
+            (Some(_), Some(_)) => return Err(AssemblyError::Interleaved),
+            (Some(t), None) => t,
+            (None, Some(f)) => f.is_text,
+            // A continuation with nothing to continue: the connection refuses it before it
+            // gets here (1002); treated as binary so that no text is ever built from it.
+            (None, None) => false,
         };
         if is_text {
             let done = self.validated_in_frame.min(payload.len());
@@ -515,6 +541,35 @@ mod tests {
         assert_eq!(
             a.check_frame(1, 10, 1),
             Err(AssemblyError::TooManyFragments { limit: 1 })
+        );
+    }
+
+    /// Issue 17, second sequence: a binary message in progress, then a text frame that claims to
+    /// start a new message. Before the fix this built a `Utf8Bytes` of `ff ff 6f 6b`.
+    #[test]
+    fn issue_17_a_new_message_never_joins_one_in_progress() {
+        let mut a = Assembler::new();
+        assert_eq!(
+            a.push(Some(false), Bytes::from_static(&[0xff, 0xff]), false),
+            Ok(None)
+        );
+        assert_eq!(
+            a.push(Some(true), Bytes::from_static(b"ok"), true),
+            Err(AssemblyError::Interleaved)
+        );
+        // The same with the text first: the binary frame doesn't end it as binary either.
+        let mut a = Assembler::new();
+        a.push(Some(true), Bytes::from_static(b"ok"), false)
+            .unwrap();
+        assert_eq!(
+            a.push(Some(false), Bytes::from_static(&[0xff]), true),
+            Err(AssemblyError::Interleaved)
+        );
+        // A continuation with nothing to continue never makes a text.
+        let mut a = Assembler::new();
+        assert_eq!(
+            a.push(None, Bytes::from_static(&[0xff]), true),
+            Ok(Some(Message::Binary(Bytes::from_static(&[0xff]))))
         );
     }
 

@@ -242,6 +242,32 @@ fn rfc6455_8_1_invalid_utf8_split_across_fragments() {
     assert_failed(&mut conn, &events, 1007);
 }
 
+/// Issue 17's two sequences, as a peer could send them: a text frame whose start was validated
+/// as it arrived and whose end is invalid fails 1007 (never a text), and a text frame that
+/// claims to start a message while a binary one is in progress fails 1002.
+#[test]
+fn issue_17_no_text_of_invalid_utf8_from_partial_validation_or_interleaving() {
+    let mut payload = b"abc".to_vec();
+    payload.extend_from_slice(&[0xff, 0xfe, 0xfd]);
+    let wire = client_frame(0x1, &payload);
+    for cut in 1..wire.len() {
+        let mut conn = server();
+        let mut events = feed(&mut conn, &wire[..cut]);
+        events.extend(feed(&mut conn, &wire[cut..]));
+        assert_failed(&mut conn, &events, 1007);
+    }
+
+    let mut wire = frame(false, 0, 0x2, &[0xff, 0xff], Some(KEY));
+    wire.extend(client_frame(0x1, b"ok"));
+    let mut conn = server();
+    let events = feed(&mut conn, &wire);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Message(_))),
+        "{events:?}"
+    );
+    assert_failed(&mut conn, &events, 1002);
+}
+
 #[test]
 fn rfc6455_8_1_utf8_valid_across_fragments_and_pings() {
     let text = "κόσμε €𝄞".as_bytes();
