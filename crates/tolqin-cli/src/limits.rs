@@ -12,6 +12,15 @@ pub struct LimitArgs {
     /// Largest message accepted (after decompression), in bytes; past it: close 1009.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_message_size: usize,
+    /// permessage-deflate: a compressed message may inflate to at most this many times its
+    /// compressed bytes inflated so far; past it: close 1009 (a compression bomb).
+    /// 18446744073709551615: no ratio limit.
+    #[arg(long, default_value_t = tolqin::proto::Config::default().max_inflate_ratio)]
+    pub max_inflate_ratio: usize,
+    /// permessage-deflate: size in bytes a compressed message may reach in its last frame
+    /// whatever its ratio (small messages of zeros or repeats).
+    #[arg(long, default_value_t = tolqin::proto::Config::default().inflate_ratio_floor)]
+    pub inflate_ratio_floor: usize,
     /// Largest single frame accepted, in bytes; past it: close 1009.
     #[arg(long, default_value_t = 16 << 20)]
     pub max_frame_size: usize,
@@ -65,6 +74,8 @@ impl LimitArgs {
     pub fn options(&self, deflate: bool) -> Options {
         let mut protocol = tolqin::proto::Config::default()
             .with_max_message_size(self.max_message_size)
+            .with_max_inflate_ratio(self.max_inflate_ratio)
+            .with_inflate_ratio_floor(self.inflate_ratio_floor)
             .with_max_frame_size(self.max_frame_size.min(self.max_message_size))
             .with_max_fragments(self.max_fragments)
             .with_max_header_block(self.max_header_block)
@@ -116,6 +127,26 @@ mod tests {
         assert_eq!(deflate(&[]).unwrap(), DeflateConfig::default());
         let config = deflate(&["--deflate-level", "1", "--deflate-mem-level", "4"]).unwrap();
         assert_eq!((config.level, config.mem_level), (1, 4));
+        let cli = Cli::try_parse_from(["tolqin"]).unwrap();
+        let defaults = tolqin::proto::Config::default();
+        let protocol = cli.limits.options(true).protocol;
+        assert_eq!(
+            (protocol.max_inflate_ratio, protocol.inflate_ratio_floor),
+            (defaults.max_inflate_ratio, defaults.inflate_ratio_floor)
+        );
+        let cli = Cli::try_parse_from([
+            "tolqin",
+            "--max-inflate-ratio",
+            "64",
+            "--inflate-ratio-floor",
+            "65536",
+        ])
+        .unwrap();
+        let protocol = cli.limits.options(true).protocol;
+        assert_eq!(
+            (protocol.max_inflate_ratio, protocol.inflate_ratio_floor),
+            (64, 65536)
+        );
         for bad in [
             &["--deflate-level", "10"][..],
             &["--deflate-mem-level", "0"],

@@ -11,6 +11,8 @@ use crate::deflate::DeflateConfig;
 /// |---|---|---|
 /// | `max_frame_size` | 16 MiB | close 1009 before the payload is buffered |
 /// | `max_message_size` | 64 MiB | close 1009 before the payload is buffered |
+/// | `max_inflate_ratio` | 128 | close 1009 as soon as a compressed message inflates past 128 x its compressed bytes so far |
+/// | `inflate_ratio_floor` | 1 MiB | a compressed message may reach this size in its last frame whatever its ratio |
 /// | `max_fragments` | 100 000 | close 1009 (a 1-byte-per-frame message) |
 /// | `max_header_block` | 16 KiB | HTTP 431 (server) / handshake error (client) |
 /// | `max_headers` | 64 | HTTP 431 (server) / handshake error (client) |
@@ -22,8 +24,49 @@ use crate::deflate::DeflateConfig;
 pub struct Config {
     /// Largest payload of a single incoming frame, in bytes.
     pub max_frame_size: usize,
-    /// Largest incoming message (all fragments together), in bytes.
+    /// Largest incoming message (all fragments together), in bytes. For a compressed message
+    /// this is its inflated size; it stays the absolute cap whatever
+    /// [`Config::max_inflate_ratio`] allows.
     pub max_message_size: usize,
+    /// permessage-deflate: the most a compressed message may inflate to, as a multiple of its
+    /// compressed bytes inflated so far (across its frames); past it, close 1009. Default 128.
+    /// `usize::MAX` turns the ratio off (then only [`Config::max_message_size`] bounds a
+    /// compressed message).
+    ///
+    /// Why: DEFLATE inflates up to about 1032 to 1, so without a ratio some 64 KiB of
+    /// compressed input made a connection hold a 64 MiB message (the default
+    /// `max_message_size`) while it waited for the message's next frame: a thousand
+    /// connections held 64 GiB for 64 MB sent. What a message holds is its inflated bytes,
+    /// kept until it completes; with the ratio, a message in progress never holds more than
+    /// 128 bytes per compressed byte the peer sent, and inflating never costs more than 128
+    /// bytes of output per byte of input. Real traffic stays far below it: JSON compresses 5
+    /// to 20 times (9x for an API's list of records, 5x for chat messages, 19x for telemetry),
+    /// logs with timestamps about 20 times, very repetitive ones rarely past 100; what goes
+    /// beyond is data made of long runs: zero-filled buffers, one record or line repeated
+    /// (300 to 1000 times), which [`Config::inflate_ratio_floor`] still lets through up to
+    /// 1 MiB. 128 leaves six times the headroom of the most compressible JSON, and is in line
+    /// with zip-bomb checks elsewhere (Apache POI refuses entries past 100x, beyond a grace
+    /// size of 100 KiB).
+    ///
+    /// Checked as inflation runs, against the compressed bytes consumed so far (as POI does):
+    /// a bomb stops within one 16 KiB step of passing the limit, its whole frame never
+    /// inflated. So a message of more than 1 MiB whose start is far more compressible than
+    /// the rest (1 MiB of zeros, then varied data) is refused even if the whole would pass;
+    /// raise the ratio for such data. Cost: one multiplication and comparison per 16 KiB
+    /// inflate step, nothing per byte.
+    pub max_inflate_ratio: usize,
+    /// permessage-deflate: inflated bytes a compressed message may reach whatever its ratio,
+    /// in the frame that completes it. Default 1 MiB.
+    ///
+    /// Why: small messages have ratios that no large real data has: 1 MiB of zeros (a
+    /// browser's `new Uint8Array(1 << 20)`) is about 1 KiB compressed, and with context
+    /// takeover a message that repeats the previous one is a few hundred bytes. The floor is
+    /// granted only to the frame that completes the message, whose inflated bytes go to the
+    /// application at once rather than being held by the connection: the frames of a message
+    /// still in progress (what a peer that stops sending could make the connection hold) are
+    /// held to the ratio alone, so the floor is no free allowance per connection. Its cost is
+    /// transient: one message of at most 1 MiB being inflated per worker thread.
+    pub inflate_ratio_floor: usize,
     /// Most frames one incoming message may be split into.
     pub max_fragments: usize,
     /// Largest opening-handshake header block (request or response line and headers), in bytes.
@@ -44,6 +87,8 @@ impl Default for Config {
         Config {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
+            max_inflate_ratio: 128,
+            inflate_ratio_floor: 1 << 20,
             max_fragments: 100_000,
             max_header_block: 16 << 10,
             max_headers: 64,
@@ -63,6 +108,16 @@ impl Config {
     /// Sets [`Config::max_message_size`].
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+    /// Sets [`Config::max_inflate_ratio`] (`usize::MAX`: no ratio limit).
+    pub fn with_max_inflate_ratio(mut self, ratio: usize) -> Self {
+        self.max_inflate_ratio = ratio;
+        self
+    }
+    /// Sets [`Config::inflate_ratio_floor`].
+    pub fn with_inflate_ratio_floor(mut self, bytes: usize) -> Self {
+        self.inflate_ratio_floor = bytes;
         self
     }
     /// Sets [`Config::max_fragments`].

@@ -38,7 +38,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame, ClosePayloadError, MAX_REASON_LEN, truncate_utf8};
 use crate::config::Config;
-use crate::deflate::{self, Codec, DeflateConfig, DeflateParams, InflateError};
+use crate::deflate::{self, Codec, DeflateConfig, DeflateParams, InflateError, InflateRatio};
 use crate::frame::{FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::handshake::{self, ClientHandshake, Extension, HandshakeError, ValidRequest};
 use crate::mask::{self, apply_mask};
@@ -165,6 +165,7 @@ impl ProtocolError {
             | ProtocolError::Inflate(InflateError::Corrupt) => CloseCode::INVALID_PAYLOAD,
             ProtocolError::FrameTooBig { .. }
             | ProtocolError::Inflate(InflateError::TooBig(_))
+            | ProtocolError::Inflate(InflateError::Ratio { .. })
             | ProtocolError::Message(AssemblyError::TooBig { .. })
             | ProtocolError::Message(AssemblyError::TooManyFragments { .. }) => {
                 CloseCode::MESSAGE_TOO_BIG
@@ -1365,18 +1366,24 @@ impl Connection {
         }
     }
 
-    /// Inflates one frame of a compressed message, within what is left of the message limit.
+    /// Inflates one frame of a compressed message, within what is left of the message limit
+    /// and what the compressed bytes inflated so far allow ([`Config::max_inflate_ratio`],
+    /// and [`Config::inflate_ratio_floor`] if the frame completes the message).
     fn inflate(&mut self, payload: &[u8], fin: bool) -> Result<Bytes, ProtocolError> {
         let limit = self
             .config
             .max_message_size
             .saturating_sub(self.assembler.buffered());
+        let ratio = InflateRatio {
+            max_ratio: self.config.max_inflate_ratio,
+            floor: self.config.inflate_ratio_floor,
+        };
         let codec = self
             .codec
             .as_mut()
             .expect("RSV1 is only allowed with a codec");
         let mut out = Vec::new();
-        codec.inflate(payload, fin, limit, &mut out)?;
+        codec.inflate_with_ratio(payload, fin, limit, ratio, &mut out)?;
         Ok(Bytes::from(out))
     }
 
@@ -1742,10 +1749,10 @@ impl Connection {
     /// [`SendError::InvalidCloseCode`], [`SendError::ReasonTooLong`], or the state errors of
     /// [`Connection::send`].
     pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), SendError> {
-        if let Some(code) = code {
-            if !code.is_allowed_for_application() {
-                return Err(SendError::InvalidCloseCode(code.0));
-            }
+        if let Some(code) = code
+            && !code.is_allowed_for_application()
+        {
+            return Err(SendError::InvalidCloseCode(code.0));
         }
         self.close_with(code.unwrap_or(CloseCode::NO_STATUS), reason)
     }

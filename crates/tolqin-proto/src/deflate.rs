@@ -10,6 +10,13 @@
 //! RFC 7692 allows per message. Decompression is never a problem: a larger window decodes any
 //! stream made with a smaller one.
 //!
+//! ## Compression bombs
+//!
+//! [`Codec::inflate`] stops as soon as a message passes a size limit, and
+//! [`Codec::inflate_with_ratio`] also as soon as it passes a ratio of inflated to compressed
+//! bytes ([`InflateRatio`]); a connection applies both (`Config::max_message_size`,
+//! `Config::max_inflate_ratio` and `Config::inflate_ratio_floor`).
+//!
 //! ## Memory per connection
 //!
 //! zlib's state is large, so it is allocated on first use in each direction (a connection that
@@ -460,6 +467,28 @@ pub enum InflateError {
     /// The compressed data is not valid DEFLATE (close 1007).
     #[error("invalid compressed data")]
     Corrupt,
+    /// The message inflates past what its compressed bytes allow under an [`InflateRatio`]
+    /// (a compression bomb; close 1009).
+    #[error("{compressed} compressed bytes inflate past {limit} bytes (inflate ratio limit)")]
+    Ratio {
+        /// The message's compressed bytes inflated so far.
+        compressed: usize,
+        /// The inflated size they allow.
+        limit: usize,
+    },
+}
+
+/// The inflate ratio limit of [`Codec::inflate_with_ratio`]: a compressed message may inflate
+/// to at most `max_ratio` times its compressed bytes inflated so far, or to `floor` bytes in
+/// the frame that completes it, whichever is more. Checked at every inflate step (16 KiB of
+/// output), so a bomb stops within one step of passing it. `Config::max_inflate_ratio`
+/// explains the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InflateRatio {
+    /// Inflated bytes allowed per compressed byte; `usize::MAX`: no ratio limit.
+    pub max_ratio: usize,
+    /// Inflated bytes allowed whatever the ratio, to the frame that completes the message.
+    pub floor: usize,
 }
 
 /// Bytes inflated per step: the most a compression bomb makes us allocate past the limit.
@@ -479,6 +508,10 @@ pub struct Codec {
     /// A block with BFINAL set ended the stream inside the current message: the rest of the
     /// message, tail included, is not DEFLATE data.
     stream_ended: bool,
+    /// The incoming message in progress: compressed bytes inflated so far (the tail not
+    /// counted), and the bytes they inflated to, for [`InflateRatio`].
+    message_in: usize,
+    message_out: usize,
 }
 
 impl std::fmt::Debug for Codec {
@@ -502,6 +535,8 @@ impl Codec {
             compressor: None,
             decompressor: None,
             stream_ended: false,
+            message_in: 0,
+            message_out: 0,
         }
     }
 
@@ -614,9 +649,50 @@ impl Codec {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), InflateError> {
-        self.inflate_part(input, limit, out)?;
+        self.inflate_frame(input, fin, limit, None, out)
+    }
+
+    /// [`Codec::inflate`], and stops with [`InflateError::Ratio`] as soon as the message
+    /// (all its frames so far) has inflated past what `ratio` allows for the compressed bytes
+    /// inflated so far: one more comparison per 16 KiB inflate step.
+    ///
+    /// # Errors
+    /// [`InflateError::TooBig`], [`InflateError::Ratio`] or [`InflateError::Corrupt`].
+    pub fn inflate_with_ratio(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        limit: usize,
+        ratio: InflateRatio,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InflateError> {
+        let ratio = (ratio.max_ratio != usize::MAX).then_some(InflateRatio {
+            floor: if fin { ratio.floor } else { 0 },
+            ..ratio
+        });
+        self.inflate_frame(input, fin, limit, ratio, out)
+    }
+
+    fn inflate_frame(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        limit: usize,
+        ratio: Option<InflateRatio>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InflateError> {
+        let inflated = self
+            .inflate_part(input, true, limit, ratio, out)
+            .and_then(|()| match fin {
+                true => self.inflate_part(&TAIL, false, limit, ratio, out),
+                false => Ok(()),
+            });
+        if fin || inflated.is_err() {
+            self.message_in = 0;
+            self.message_out = 0;
+        }
+        inflated?;
         if fin {
-            self.inflate_part(&TAIL, limit, out)?;
             self.stream_ended = false;
             let (_, reset) = self.peer_window_and_reset();
             if reset {
@@ -626,10 +702,13 @@ impl Codec {
         Ok(())
     }
 
+    /// Inflates `input` into `out`; `counted`: its bytes count for the ratio (not the tail's).
     fn inflate_part(
         &mut self,
         mut input: &[u8],
+        counted: bool,
         limit: usize,
+        ratio: Option<InflateRatio>,
         out: &mut Vec<u8>,
     ) -> Result<(), InflateError> {
         if self.stream_ended {
@@ -659,25 +738,37 @@ impl Codec {
             let consumed = (d.total_in() - in0) as usize;
             out.truncate(len + produced);
             input = &input[consumed..];
-            match status {
+            if counted {
+                self.message_in += consumed;
+            }
+            self.message_out += produced;
+            let ended = match status {
                 Err(_) => return Err(InflateError::Corrupt),
                 Ok(Status::StreamEnd) => {
                     // RFC 7692 7.2.3.4: a block with BFINAL set ends the stream; whatever
                     // follows (the tail) is ignored, and the next message starts afresh.
                     d.reset(false);
                     self.stream_ended = true;
-                    return if out.len() > limit {
-                        Err(InflateError::TooBig(limit))
-                    } else {
-                        Ok(())
-                    };
+                    true
                 }
-                Ok(_) => {}
-            }
+                Ok(_) => false,
+            };
             if out.len() > limit {
                 return Err(InflateError::TooBig(limit));
             }
-            if input.is_empty() && produced < room {
+            if let Some(ratio) = ratio {
+                let allowed = ratio
+                    .max_ratio
+                    .saturating_mul(self.message_in)
+                    .max(ratio.floor);
+                if self.message_out > allowed {
+                    return Err(InflateError::Ratio {
+                        compressed: self.message_in,
+                        limit: allowed,
+                    });
+                }
+            }
+            if ended || (input.is_empty() && produced < room) {
                 return Ok(());
             }
             if consumed == 0 && produced == 0 {

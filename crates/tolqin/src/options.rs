@@ -8,7 +8,7 @@ use tolqin_proto::Config;
 ///
 /// | field | default | what it does |
 /// |---|---|---|
-/// | `protocol` | [`Config::default`] | frame and message limits, handshake header limits |
+/// | `protocol` | [`Config::default`] | frame and message limits (the inflate ratio of compressed messages included), handshake header limits |
 /// | `handshake_timeout` | 10 s | the whole opening handshake (slowloris guard) |
 /// | `close_timeout` | 5 s | wait for the peer's close frame (or the server's TCP close), then drop the connection |
 /// | `ping_interval` | none | send a ping this often; no pong by the next tick closes the connection (1006) |

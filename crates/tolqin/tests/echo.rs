@@ -29,8 +29,17 @@ async fn text_binary_and_empty_messages_echo() {
 async fn rfc6455_5_2_length_boundaries_and_16_mib() {
     let addr = echo_server().await;
     let mut ws = bounded(tolqin::connect(&url(addr))).await.unwrap();
+    // Varied bytes and two-byte characters (xorshift), not a repeated pattern: over 1 MiB, one
+    // that deflates past 128x is refused as a compression bomb (`Config::max_inflate_ratio`).
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
     for len in [125usize, 126, 65535, 65536, 16 << 20] {
-        let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         ws.send(Message::binary(payload.clone())).await.unwrap();
         let back = bounded(ws.recv()).await.unwrap().unwrap();
         assert_eq!(back.len(), len);
@@ -38,7 +47,9 @@ async fn rfc6455_5_2_length_boundaries_and_16_mib() {
             back.as_bytes() == &payload[..],
             "payload of {len} bytes came back changed"
         );
-        let text = "é".repeat(len / 2);
+        let text: String = (0..len / 2)
+            .map(|_| char::from_u32(0xc0 + (next() % 64) as u32).unwrap()) // À to ÿ, as é
+            .collect();
         ws.send(Message::text(text.clone())).await.unwrap();
         let back = bounded(ws.recv()).await.unwrap().unwrap();
         assert_eq!(back.as_text(), Some(text.as_str()));

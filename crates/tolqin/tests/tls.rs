@@ -134,8 +134,15 @@ async fn wss_echo_text_and_binary_up_to_16_mib() {
             Message::text("κόσμε €𝄞"),
             Message::binary(vec![1u8, 2, 3]),
             Message::binary((0..64 << 10).map(|i| (i % 251) as u8).collect::<Vec<u8>>()),
-            Message::binary((0..16 << 20).map(|i| (i % 253) as u8).collect::<Vec<u8>>()),
-            Message::text("x".repeat(16 << 20)),
+            // Varied, not a repeated pattern: over 1 MiB, one that deflates past 128x is
+            // refused as a compression bomb (`Config::max_inflate_ratio`).
+            Message::binary(varied(16 << 20)),
+            Message::text(
+                varied(16 << 20)
+                    .iter()
+                    .map(|b| char::from(b'a' + b % 26))
+                    .collect::<String>(),
+            ),
         ] {
             bounded(ws.send(m.clone())).await.unwrap();
             assert_eq!(bounded(ws.recv()).await.unwrap().unwrap(), m);
@@ -420,10 +427,23 @@ async fn plain_and_tls_mismatches_fail_cleanly() {
             .await
             .is_err()
     );
-    // wss:// to a plain server: a TLS error, not a panic.
+    // wss:// to a plain server: a TLS error that says so, not a panic.
     let plain = support::echo_server().await;
     let err = tls_error(connect_with(&format!("wss://{plain}/"), ca.client()).await);
-    assert!(matches!(err, TlsError::Handshake { .. }), "{err:?}");
+    assert!(matches!(err, TlsError::NotTls { .. }), "{err:?}");
+}
+
+/// `len` varied bytes (xorshift).
+fn varied(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
 
 /// A directory removed when the test ends.

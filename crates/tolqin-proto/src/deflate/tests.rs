@@ -375,6 +375,51 @@ fn compression_bomb_stops_at_the_limit() {
     );
 }
 
+/// The ratio is counted per message and starts afresh with the next: two messages of 1 MiB of
+/// zeros (1000x) pass one after the other under the floor, while the first half of a third,
+/// as a frame that does not complete its message (no floor there), fails within one step of
+/// 128x its bytes. `inflate` has no ratio.
+#[test]
+fn inflate_ratio_counts_each_message_across_its_frames() {
+    const RATIO: InflateRatio = InflateRatio {
+        max_ratio: 128,
+        floor: 1 << 20,
+    };
+    let zeros = vec![0u8; 1 << 20];
+    let mut peer = codec(Role::Client, params(false, false, 15, 15));
+    let mut server = codec(Role::Server, params(false, false, 15, 15));
+    for _ in 0..2 {
+        let wire = peer.compress(&zeros).unwrap();
+        let mut out = Vec::new();
+        server
+            .inflate_with_ratio(&wire, true, 64 << 20, RATIO, &mut out)
+            .unwrap();
+        assert_eq!(out, zeros);
+    }
+    let wire = peer.compress(&zeros).unwrap();
+    let mut out = Vec::new();
+    let half = wire.len() / 2;
+    let err = server
+        .inflate_with_ratio(&wire[..half], false, 64 << 20, RATIO, &mut out)
+        .unwrap_err();
+    let InflateError::Ratio { compressed, limit } = err else {
+        panic!("{err:?}")
+    };
+    assert!(compressed <= half && limit == 128 * compressed, "{err:?}");
+    assert!(
+        out.len() <= limit + INFLATE_CHUNK,
+        "{} bytes out",
+        out.len()
+    );
+
+    let mut peer = codec(Role::Client, params(false, false, 15, 15));
+    let mut server = codec(Role::Server, params(false, false, 15, 15));
+    let wire = peer.compress(&vec![0u8; 8 << 20]).unwrap();
+    let mut out = Vec::new();
+    server.inflate(&wire, true, 8 << 20, &mut out).unwrap();
+    assert_eq!(out.len(), 8 << 20);
+}
+
 #[test]
 fn corrupt_data_is_an_error() {
     let mut c = codec(Role::Client, params(false, false, 15, 15));
