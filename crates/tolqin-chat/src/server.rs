@@ -72,7 +72,19 @@ impl ChatServer {
                     addr: config.listen,
                     source,
                 })?;
+        Self::with_listener(config, listener)
+    }
+
+    /// Checks `config` and serves on `listener`, bound by the caller (to the first address a
+    /// host name resolves to, say); [`ChatConfig::listen`] is set to its address.
+    ///
+    /// # Errors
+    /// [`ChatError::Config`] for options that cannot work, [`ChatError::Io`] if the
+    /// listener's address cannot be read.
+    pub fn with_listener(mut config: ChatConfig, listener: TcpListener) -> Result<Self, ChatError> {
+        config.check()?;
         let addr = listener.local_addr()?;
+        config.listen = addr;
         let metrics = Arc::new(Metrics::default());
         let deflate = room_deflate(config.deflate);
         let mut protocol = tolqin::proto::Config::default().with_deflate(deflate.clone());

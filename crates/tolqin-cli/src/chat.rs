@@ -1,7 +1,6 @@
 //! `tolqin chat`: the chat server and its web page (crate `tolqin-chat`).
 
 use std::io::Write;
-use std::net::SocketAddr;
 
 use tolqin_chat::{ChatConfig, ChatServer};
 
@@ -10,9 +9,11 @@ use crate::tls_args::TlsArgs;
 /// Options of `tolqin chat`.
 #[derive(clap::Args, Debug)]
 pub struct ChatArgs {
-    /// Address to listen on; port 0 picks a free port (the ready line shows it).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on: IP:PORT, [IPv6]:PORT or HOST:PORT (a name that resolves to
+    /// several addresses listens on the first that can be bound); port 0 picks a free port
+    /// (the ready line shows it).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub listen: crate::listen::ListenAddr,
     /// https:// and wss://: --tls-cert/--tls-key or --tls-self-signed.
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -58,7 +59,6 @@ async fn serve(args: ChatArgs) -> std::io::Result<()> {
     // TLS first: a bad certificate or key fails before the port is taken.
     let tls = args.tls.server(&mut std::io::stdout().lock())?;
     let mut config = ChatConfig::default()
-        .with_listen(args.listen)
         .with_tls(tls.as_ref().map(|t| t.tls.clone()))
         .with_max_chars(args.max_chars)
         .with_history(args.history)
@@ -69,9 +69,9 @@ async fn serve(args: ChatArgs) -> std::io::Result<()> {
     for origin in args.allow_origins {
         config = config.allow_origin(origin);
     }
-    let server = ChatServer::bind(config)
-        .await
-        .map_err(std::io::Error::other)?;
+    // Names the address when it cannot be bound (in use, no such interface...).
+    let listener = crate::listen::bind(&args.listen).await?;
+    let server = ChatServer::with_listener(config, listener).map_err(std::io::Error::other)?;
     {
         // One write: a reader that stops after the ready line never sees half of it.
         let ready = format!(

@@ -9,10 +9,8 @@
 //! from the expected-results file.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tokio::net::TcpListener;
 use tolqin_conformance::progress::Progress;
 use tolqin_conformance::{ClientTest, Report, Selection, ServerTest, fuzz};
 
@@ -44,9 +42,11 @@ struct ServerArgs {
 
 #[derive(clap::Args, Debug)]
 struct ClientArgs {
-    /// Address to listen on; port 0 picks a free port (the ready line shows it).
-    #[arg(long, default_value = "127.0.0.1:9001")]
-    listen: SocketAddr,
+    /// Address to listen on: IP:PORT, [IPv6]:PORT or HOST:PORT (a name that resolves to
+    /// several addresses listens on the first that can be bound); port 0 picks a free port
+    /// (the ready line shows it).
+    #[arg(long, default_value = "127.0.0.1:9001", value_name = "HOST:PORT")]
+    listen: crate::listen::ListenAddr,
     /// Keep serving after a client asked for /updateReports.
     #[arg(long)]
     keep_running: bool,
@@ -133,7 +133,7 @@ pub fn run(args: ConformanceArgs) -> std::io::Result<()> {
                 tls: tls.as_ref().map(|t| t.tls.clone()),
             };
             let report = rt.block_on(async {
-                let listener = TcpListener::bind(a.listen).await?;
+                let listener = crate::listen::bind(&a.listen).await?;
                 let addr = listener.local_addr()?;
                 {
                     let mut out = std::io::stdout().lock();

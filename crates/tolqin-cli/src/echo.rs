@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,7 +24,8 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 pub async fn run(args: EchoArgs) -> std::io::Result<()> {
     // TLS first: a bad certificate or key fails before the port is taken.
     let tls = args.tls.server(&mut std::io::stdout().lock())?;
-    let listener = TcpListener::bind(args.listen).await?;
+    // Names the address when it cannot be bound (in use, no such interface...).
+    let listener = crate::listen::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     {
         let mut out = std::io::stdout().lock();

@@ -104,3 +104,104 @@ async fn sigterm_closes_with_1001_and_loses_no_accepted_message() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// Runs `command` to its end (killed, and the test failed, if it still runs after 20 s);
+/// returns its exit status and standard error.
+fn run_to_end(mut command: std::process::Command) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = support::Kill(child);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still running: {command:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stderr)
+}
+
+#[test]
+fn a_second_server_on_the_same_port_names_the_address() {
+    let (first, _) = start_echo(&["--threads", "1"]);
+    let addr = first.addr().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let expected = format!(
+        "cannot listen on {addr}: address already in use (is another server running there? \
+         pick another port with --listen)"
+    );
+    for server in ["echo", "chat"] {
+        let mut command = support::tolqin();
+        command.args([server, "--listen", &addr, "--threads", "1"]);
+        let (status, stderr) = run_to_end(command);
+        assert!(!status.success(), "{server}: {status}");
+        assert!(stderr.contains(&expected), "{server}: {stderr}");
+    }
+    // The first one still serves.
+    let url = format!("ws://{addr}/");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut ws = tokio::time::timeout(Duration::from_secs(10), tolqin::connect(&url))
+            .await
+            .unwrap()
+            .unwrap();
+        ws.send("still here").await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), ws.recv())
+            .await
+            .unwrap();
+        assert_eq!(reply.unwrap().unwrap(), Message::text("still here"));
+    });
+}
+
+#[tokio::test]
+async fn listen_takes_a_host_name() {
+    let mut command = support::tolqin();
+    command.args(["echo", "--listen", "localhost:0", "--threads", "1"]);
+    let server = support::start(command);
+    let addr: std::net::SocketAddr = server.addr().parse().unwrap();
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_ne!(addr.port(), 0, "the real port is printed");
+    let url = format!("ws://localhost:{}/", addr.port());
+    let mut ws = tokio::time::timeout(Duration::from_secs(10), tolqin::connect(&url))
+        .await
+        .unwrap()
+        .unwrap();
+    ws.send("by name").await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), ws.recv())
+        .await
+        .unwrap();
+    assert_eq!(reply.unwrap().unwrap(), Message::text("by name"));
+}
+
+#[test]
+fn a_listen_address_without_a_port_is_refused() {
+    let mut command = support::tolqin();
+    command.args(["echo", "--listen", "localhost"]);
+    let (status, stderr) = run_to_end(command);
+    assert_eq!(status.code(), Some(2), "a usage error: {stderr}");
+    assert!(
+        stderr.contains(r#""localhost" has no port: write HOST:PORT"#),
+        "{stderr}"
+    );
+}

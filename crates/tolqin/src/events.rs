@@ -287,7 +287,7 @@ impl EventSocket {
     /// Connects to `url` in the background (the browser's `new WebSocket(url)`).
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] at once, as the browser throws `SyntaxError`.
+    /// [`Error::Url`] at once, as the browser throws `SyntaxError`.
     pub fn connect(url: &str) -> Result<EventSocket> {
         Ok(Self::builder(Client::new(url)?).start())
     }
@@ -390,10 +390,10 @@ impl EventSocket {
     /// # Errors
     /// [`Error::Send`] for an invalid code or reason.
     pub fn close(&self, code: Option<CloseCode>, reason: &str) -> Result<()> {
-        if let Some(code) = code {
-            if !code.is_allowed_for_application() {
-                return Err(Error::Send(SendError::InvalidCloseCode(code.0)));
-            }
+        if let Some(code) = code
+            && !code.is_allowed_for_application()
+        {
+            return Err(Error::Send(SendError::InvalidCloseCode(code.0)));
         }
         if reason.len() > tolqin_proto::close::MAX_REASON_LEN {
             return Err(Error::Send(SendError::ReasonTooLong(reason.len())));

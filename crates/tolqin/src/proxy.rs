@@ -23,11 +23,22 @@ pub enum ProxyError {
     /// The proxy URL is not `http://`, `socks5://` or `socks5h://` with a host and port.
     #[error("invalid proxy URL {0:?}")]
     BadUrl(String),
-    /// The proxy could not be reached or the tunnel broke.
+    /// The TCP connection to the proxy failed.
+    #[error(
+        "cannot connect to the proxy {proxy}: {}",
+        crate::error::io_text(source)
+    )]
+    Connect {
+        /// The proxy's URL, its password masked.
+        proxy: Box<str>,
+        /// Why (`ConnectionRefused`...).
+        source: std::io::Error,
+    },
+    /// The tunnel through the proxy broke.
     #[error("proxy I/O: {0}")]
     Io(#[from] std::io::Error),
     /// The HTTP proxy refused the `CONNECT` (407: authentication required or wrong).
-    #[error("HTTP proxy answered {0}")]
+    #[error("the HTTP proxy refused the tunnel with HTTP {}", http_status_text(*.0))]
     HttpStatus(u16),
     /// The HTTP proxy's answer is not HTTP.
     #[error("HTTP proxy sent a malformed response")]
@@ -44,6 +55,23 @@ pub enum ProxyError {
     /// The SOCKS5 proxy broke the protocol.
     #[error("SOCKS5 proxy sent a malformed reply")]
     SocksMalformed,
+}
+
+/// A proxy's status with its reason phrase, and what to do about a 407.
+fn http_status_text(code: u16) -> String {
+    let reason = http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(|r| format!(" {r}"))
+        .unwrap_or_default();
+    if code == 407 {
+        format!(
+            "{code}{reason} (give the user and password in the proxy URL: \
+             http://user:password@host:port)"
+        )
+    } else {
+        format!("{code}{reason}")
+    }
 }
 
 /// The kind of proxy.
@@ -101,12 +129,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -206,10 +235,10 @@ impl Proxy {
                 .or_else(|| var(&name.to_ascii_uppercase()))
                 .filter(|v| !v.trim().is_empty())
         };
-        if let Some(no_proxy) = get("no_proxy") {
-            if no_proxy_matches(&no_proxy, host) {
-                return None;
-            }
+        if let Some(no_proxy) = get("no_proxy")
+            && no_proxy_matches(&no_proxy, host)
+        {
+            return None;
         }
         let value = if secure {
             get("https_proxy")
@@ -223,9 +252,15 @@ impl Proxy {
     /// Opens a TCP connection to the proxy and a tunnel through it to `host:port`.
     ///
     /// # Errors
-    /// [`ProxyError`]: the proxy unreachable, refusing, or rejecting the credentials.
+    /// [`ProxyError`]: the proxy unreachable ([`ProxyError::Connect`]), refusing, or
+    /// rejecting the credentials.
     pub async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, ProxyError> {
-        let mut tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        let mut tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| ProxyError::Connect {
+                proxy: self.to_string().into(),
+                source,
+            })?;
         tcp.set_nodelay(true)?;
         match self.kind {
             ProxyKind::Http => self.http_connect(&mut tcp, host, port).await?,

@@ -71,7 +71,7 @@ async fn failure_before_open_is_error_then_close_1006() {
     let mut socket = EventSocket::connect(&format!("ws://127.0.0.1:{port}/")).unwrap();
     assert!(matches!(
         next(&mut socket).await,
-        SocketEvent::Error(tolqin::Error::Io(_))
+        SocketEvent::Error(tolqin::Error::Connect(_))
     ));
     assert!(
         matches!(next(&mut socket).await, SocketEvent::Close { code, was_clean: false, .. } if code == CloseCode::ABNORMAL)
@@ -82,7 +82,7 @@ async fn failure_before_open_is_error_then_close_1006() {
     let mut socket = EventSocket::connect(&url(addr)).unwrap();
     assert!(matches!(
         next(&mut socket).await,
-        SocketEvent::Error(tolqin::Error::Rejected(s)) if s == 403
+        SocketEvent::Error(tolqin::Error::Refused(r)) if r.status() == 403
     ));
     assert!(
         matches!(next(&mut socket).await, SocketEvent::Close { code, .. } if code == CloseCode::ABNORMAL)

@@ -49,8 +49,8 @@ async fn rfc6455_10_2_foreign_origin_refused_with_403() {
         Client::new(&url(addr)).unwrap(),
     ] {
         match bounded(client.connect()).await {
-            Err(Error::Rejected(s)) => {
-                assert_eq!(s, 403)
+            Err(Error::Refused(r)) => {
+                assert_eq!(r.status(), 403)
             }
             other => panic!("expected 403, got {other:?}"),
         }
@@ -69,7 +69,7 @@ async fn authentication_hook_refuses_with_401_and_accepts_with_cookie() {
     });
     let addr = echo_server_with(acceptor).await;
     let refused = bounded(Client::new(&url(addr)).unwrap().connect()).await;
-    assert!(matches!(refused, Err(Error::Rejected(s)) if s == 401));
+    assert!(matches!(refused, Err(Error::Refused(r)) if r.status() == 401));
     let response = raw_request(addr, &format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )).await;
@@ -267,7 +267,7 @@ async fn same_origin_follows_the_host_of_each_request() {
         .await;
         match (result, ok) {
             (Ok(_), true) => {}
-            (Err(Error::Rejected(s)), false) => assert_eq!(s, 403, "{origin}"),
+            (Err(Error::Refused(r)), false) => assert_eq!(r.status(), 403, "{origin}"),
             (other, _) => panic!("{origin}: {other:?}"),
         }
     }

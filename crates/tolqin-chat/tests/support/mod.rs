@@ -154,7 +154,7 @@ pub fn say(user: &str, content: &str) -> String {
 /// The HTTP status of a refused handshake, as the client reports it.
 pub fn rejected_status(error: &tolqin::Error) -> Option<u16> {
     match error {
-        tolqin::Error::Rejected(status) => Some(status.as_u16()),
+        tolqin::Error::Refused(refusal) => Some(refusal.status().as_u16()),
         _ => None,
     }
 }

@@ -80,8 +80,9 @@ impl TlsClient {
     /// # Errors
     /// [`crate::Error::Tls`]: [`TlsError::InvalidServerName`], and for a certificate that
     /// does not verify [`TlsError::CertificateExpired`], [`TlsError::WrongHost`],
-    /// [`TlsError::UnknownIssuer`], [`TlsError::InvalidCertificate`]; otherwise
-    /// [`TlsError::Handshake`]. [`crate::Error::Io`] when the transport fails.
+    /// [`TlsError::UnknownIssuer`], [`TlsError::InvalidCertificate`]; [`TlsError::NotTls`]
+    /// when the server answers with something that is not TLS (a plain HTTP server);
+    /// otherwise [`TlsError::Handshake`]. [`crate::Error::Io`] when the transport fails.
     pub async fn connect<S>(&self, host: &str, io: S) -> crate::Result<TlsStream<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -90,7 +91,32 @@ impl TlsClient {
             .map_err(|_| TlsError::InvalidServerName(host.to_string()))?;
         let conn = rustls::client::UnbufferedClientConnection::new(self.config.clone(), name)
             .map_err(|e| error::handshake_error(&e, host))?;
-        stream::handshake(io, conn, host).await
+        stream::handshake(io, conn, host)
+            .await
+            .map_err(|e| not_tls(e, host))
+    }
+}
+
+/// A handshake that failed on the server's first bytes not being a TLS record (rustls finds
+/// no content type or version it knows): the server does not speak TLS.
+fn not_tls(e: crate::Error, host: &str) -> crate::Error {
+    use rustls::{Error as RustlsError, InvalidMessage};
+    match e {
+        crate::Error::Tls(tls) => match *tls {
+            TlsError::Handshake {
+                source:
+                    source @ RustlsError::InvalidMessage(
+                        InvalidMessage::InvalidContentType | InvalidMessage::UnknownProtocolVersion,
+                    ),
+                ..
+            } => TlsError::NotTls {
+                host: host.to_string(),
+                source,
+            }
+            .into(),
+            tls => crate::Error::Tls(Box::new(tls)),
+        },
+        e => e,
     }
 }
 

@@ -104,7 +104,9 @@ pub enum TlsError {
     /// The server's certificate is not signed by any trusted root.
     #[error(
         "the certificate of {host} is not signed by a trusted certificate authority \
-         (self-signed or private CA? trust it with TlsClient::builder().add_ca_file(...))"
+         (self-signed, or issued by a private CA? trust that certificate or CA with \
+         Client::tls(TlsClient::builder().add_ca_file(PATH)?.build()?), or add_ca_pem(PEM) \
+         for PEM in memory)"
     )]
     UnknownIssuer {
         /// The host the client connected to.
@@ -128,6 +130,27 @@ pub enum TlsError {
         peer: String,
         /// What rustls said.
         source: RustlsError,
+    },
+    /// The server answered the TLS handshake with something that is not TLS (a plain HTTP
+    /// server answers `HTTP/1.1 400`): it does not speak TLS on this port, so the URL should
+    /// be `ws://`.
+    #[error(
+        "{host} does not speak TLS (it answered the TLS handshake with something else, such \
+         as plain HTTP): for a server without TLS, use ws:// instead of wss://"
+    )]
+    NotTls {
+        /// The host the client connected to (with the port, from
+        /// [`Client::connect`](crate::Client::connect)).
+        host: String,
+        /// What rustls said.
+        source: RustlsError,
+    },
+    /// A `ws://` client's handshake request was answered with TLS (an alert or a handshake
+    /// record): the server expects TLS, so the URL should be `wss://`.
+    #[error("{target} answered with TLS: it expects a TLS connection; use wss:// instead of ws://")]
+    ExpectsTls {
+        /// `host:port`.
+        target: String,
     },
     /// rustls refused the configuration.
     #[error("invalid TLS configuration: {0}")]
