@@ -2,13 +2,15 @@
 # Profiles `tolqin echo --threads 1` under W1, W3 and W6 (see BENCHMARKS.md): where the server's
 # CPU goes (perf sampling on cpu-clock, kernel included), and its syscalls per message.
 # Usage: bench/profile.sh [OUT_DIR]   (needs perf, and valgrind for the callgrind part;
-#   CALLGRIND=0 skips it; run `cargo build --release -p tolqin-cli` first)
+#   CALLGRIND=0 skips it). It builds the `profiling` profile: release code with the symbols
+#   perf and callgrind need (the release profile has no debug info).
 # Hardware counters are not needed (cpu-clock is a software event, so it works in VMs too).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-target/profile}"
 mkdir -p "$out"
-bin=target/release/tolqin
+cargo build --profile profiling -q -p tolqin-cli || exit 1
+bin=target/profiling/tolqin
 secs=4
 
 taskset -c 0 "$bin" echo --listen 127.0.0.1:0 --threads 1 >"$out/echo.out" 2>&1 &

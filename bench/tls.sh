@@ -10,10 +10,11 @@ set -u
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 # Two builds: with `--example`, `-p tolqin-cli` alone would not rebuild the server binary.
-cargo build --release -q -p tolqin-cli
-cargo build --release -q -p tolqin --example echo_load --example tls_floor
-B=${TOLQIN_BIN:-target/release/tolqin}
-L=target/release/examples/echo_load
+# The `profiling` profile: release code with symbols, so `perf` can be pointed at a round.
+cargo build --profile profiling -q -p tolqin-cli
+cargo build --profile profiling -q -p tolqin --example echo_load --example tls_floor
+B=${TOLQIN_BIN:-target/profiling/tolqin}
+L=target/profiling/examples/echo_load
 out=$(mktemp -d)
 trap 'kill $P 2>/dev/null; rm -rf "$out"' EXIT
 P=
@@ -51,7 +52,7 @@ for round in $(seq "$rounds"); do
   done
 done
 # The floor: the same echo over bare AES-GCM records (no handshake, no TLS state), both ends.
-F=target/release/examples/tls_floor
+F=target/profiling/examples/tls_floor
 floor() { # MODE: sets P, ADDR
   taskset -c 0 $F server "$1" >"$out/floor.out" 2>/dev/null &
   P=$!

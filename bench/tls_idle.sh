@@ -7,8 +7,10 @@ set -u
 cd "$(dirname "$0")/.."
 n=${1:-1000}
 PY=${TOLQIN_PYTHON:-target/interop-venv/bin/python} # made by scripts/test.sh
-cargo build --release -q -p tolqin-cli
-B=${TOLQIN_BIN:-target/release/tolqin}
+# The `profiling` profile: release code with symbols (for perf; debug info is not loaded, so
+# the RSS is the release build's).
+cargo build --profile profiling -q -p tolqin-cli
+B=${TOLQIN_BIN:-target/profiling/tolqin}
 out=$(mktemp -d)
 trap 'kill $P 2>/dev/null; rm -rf "$out"' EXIT
 $B echo --listen 127.0.0.1:0 --threads 1 --no-deflate --tls-self-signed >"$out/echo.out" 2>/dev/null &

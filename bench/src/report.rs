@@ -255,10 +255,10 @@ pub fn summarize(runs: &[Value]) -> Value {
             .entry(s.to_owned())
             .or_default();
         for m in metrics(w) {
-            if let Some(x) = r["result"].pointer(m.pointer).and_then(Value::as_f64) {
-                if x.is_finite() {
-                    per.entry(m.key).or_default().push(x);
-                }
+            if let Some(x) = r["result"].pointer(m.pointer).and_then(Value::as_f64)
+                && x.is_finite()
+            {
+                per.entry(m.key).or_default().push(x);
             }
         }
     }

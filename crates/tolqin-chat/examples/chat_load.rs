@@ -232,11 +232,11 @@ async fn run(args: Args) {
                     deliveries.fetch_add(1, Relaxed);
                     histogram.record(now_us.saturating_sub(sent_us));
                 }
-                if sender == i {
-                    if let Some(own) = &mine {
-                        own.0.fetch_add(1, Relaxed);
-                        own.1.notify_one();
-                    }
+                if sender == i
+                    && let Some(own) = &mine
+                {
+                    own.0.fetch_add(1, Relaxed);
+                    own.1.notify_one();
                 }
             }
             drop(all_seen);

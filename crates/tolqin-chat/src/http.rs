@@ -100,15 +100,15 @@ fn route(mut req: Request<Incoming>, shared: &Arc<Shared>, tls: bool) -> Respons
         }
         "/favicon.ico" => plain(StatusCode::NO_CONTENT, ""),
         _ => {
-            if get {
-                if let Some((_, html)) = shared.config.extra_pages.iter().find(|(p, _)| p == path) {
-                    let mut response = plain(StatusCode::OK, html);
-                    response.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/html; charset=utf-8"),
-                    );
-                    return no_store(response);
-                }
+            if get
+                && let Some((_, html)) = shared.config.extra_pages.iter().find(|(p, _)| p == path)
+            {
+                let mut response = plain(StatusCode::OK, html);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                return no_store(response);
             }
             let known = matches!(
                 path,

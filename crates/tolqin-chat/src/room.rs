@@ -183,11 +183,11 @@ impl Room {
             }
         }
         for client in slow {
-            if let Some(slot) = state.clients.remove(&client) {
-                if !slot.queue.is_closed() {
-                    Metrics::add(&self.metrics.dropped_slow, 1);
-                    let _ = slot.stop.send(Stop::TooSlow);
-                }
+            if let Some(slot) = state.clients.remove(&client)
+                && !slot.queue.is_closed()
+            {
+                Metrics::add(&self.metrics.dropped_slow, 1);
+                let _ = slot.stop.send(Stop::TooSlow);
             }
         }
         drop(state);

@@ -1,7 +1,5 @@
 //! `tolqin`: the command-line tool of the tolqin WebSocket toolkit.
 
-use std::net::SocketAddr;
-
 use clap::{Parser, Subcommand};
 
 /// jemalloc. tokio allocates each task and each socket registration aligned to 128 bytes;
@@ -19,6 +17,7 @@ mod conformance;
 mod connect;
 mod echo;
 mod limits;
+mod listen;
 mod tls_args;
 
 /// tolqin: a WebSocket toolkit (RFC 6455).
@@ -46,9 +45,11 @@ enum Command {
 /// Options of `tolqin echo`.
 #[derive(clap::Args, Debug)]
 pub struct EchoArgs {
-    /// Address to listen on; port 0 picks a free port (the ready line shows it).
-    #[arg(long, default_value = "127.0.0.1:9001")]
-    pub listen: SocketAddr,
+    /// Address to listen on: IP:PORT, [IPv6]:PORT or HOST:PORT (a name that resolves to
+    /// several addresses listens on the first that can be bound); port 0 picks a free port
+    /// (the ready line shows it).
+    #[arg(long, default_value = "127.0.0.1:9001", value_name = "HOST:PORT")]
+    pub listen: listen::ListenAddr,
     /// Worker threads (1 = a single-threaded runtime). Default: one per CPU.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -69,6 +70,8 @@ pub struct EchoArgs {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal (`tolqin connect --insecure 2>log` stays plain).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TOLQIN_LOG")
                 .unwrap_or_else(|_| "warn".into()),
@@ -86,14 +89,10 @@ fn main() -> std::process::ExitCode {
         Command::Chat(args) => chat::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Connect(args) => {
-            // Exit at once when done: the runtime's stdin reader would block its shutdown.
-            let code = match runtime(1).block_on(connect::run(args)) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("tolqin: {e}");
-                    2
-                }
-            };
+            // Exit at once when done, without dropping the runtime (it would wait for a
+            // blocking task such as a name lookup); a thread may still be reading stdin.
+            let runtime = runtime(1);
+            let code = runtime.block_on(connect::run(args));
             std::process::exit(i32::from(code));
         }
     };

@@ -250,10 +250,10 @@ mod tests {
     /// (wire hex, fin, opcode, mask, payload length)
     type Example = (&'static str, bool, OpCode, Option<[u8; 4]>, u64);
 
-    /// The RFC 6455 5.7 examples, as listed in shared/vectors/handshake.json.
+    /// The RFC 6455 5.7 examples, as listed in tests/vectors/handshake.json.
     #[test]
     fn rfc6455_5_7_examples() {
-        let vectors = include_str!("../../../../shared/vectors/handshake.json");
+        let vectors = include_str!("../tests/vectors/handshake.json");
         let cases: &[Example] = &[
             ("810548656c6c6f", true, OpCode::Text, None, 5),
             (
@@ -277,7 +277,7 @@ mod tests {
             ("827f0000000000010000", true, OpCode::Binary, None, 65536),
         ];
         for &(wire, fin, opcode, mask, len) in cases {
-            assert!(vectors.contains(wire), "{wire} is in the shared vectors");
+            assert!(vectors.contains(wire), "{wire} is in the vector file");
             let bytes = hex(wire);
             let (h, n) = FrameHeader::decode(&bytes).unwrap().unwrap();
             assert_eq!(

@@ -212,9 +212,9 @@ impl From<httparse::Error> for HandshakeError {
 mod tests {
     use super::*;
 
-    const VECTORS: &str = include_str!("../../../../shared/vectors/handshake.json");
+    const VECTORS: &str = include_str!("../tests/vectors/handshake.json");
 
-    /// The `"key"`/`"accept"` pairs of the shared vector file, found with a plain string scan
+    /// The `"key"`/`"accept"` pairs of the vector file, found with a plain string scan
     /// (each pair is one JSON object; base64 never contains quotes or escapes).
     fn vector_pairs(json: &str) -> Vec<(&str, &str)> {
         fn field<'a>(object: &'a str, name: &str) -> Option<&'a str> {

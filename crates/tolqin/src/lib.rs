@@ -34,11 +34,81 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Checking who connects
+//! An [`Acceptor`] refuses other sites' pages (403), picks a subprotocol, and runs a hook that
+//! sees the request and may refuse it (401 here):
+//! ```no_run
+//! # async fn run(tcp: tokio::net::TcpStream) -> tolqin::Result<()> {
+//! use tolqin::{Acceptor, server::Reject};
+//! let acceptor = Acceptor::new()
+//!     .allow_origin("https://chat.example")
+//!     .protocols(["chat.v2", "chat.v1"])
+//!     .authenticate(|req| match req.headers().get("cookie") {
+//!         Some(c) if c.as_bytes().starts_with(b"session=") => Ok(Default::default()),
+//!         _ => Err(Reject::unauthorized("log in first")),
+//!     });
+//! let ws = acceptor.accept(tcp).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! ## Many small messages
 //! [`WebSocket::recv_with`] lends each message to a handler (from the read buffer, without an
 //! allocation or a [`Message`] per message) with an [`Outbox`] to queue replies through; one
 //! [`flush`](WebSocket::flush) then writes the replies to everything that arrived together.
 //! It is the fast path of servers that answer many small messages (`tolqin echo` runs it).
+//! ```no_run
+//! # async fn run(mut ws: tolqin::WebSocket<tokio::net::TcpStream>) -> tolqin::Result<()> {
+//! while let Some(handled) = ws.recv_with(|message, out| out.send_ref(message)).await {
+//!     handled?; // how many messages the handler saw, or its first error
+//!     ws.flush().await?; // every reply to them, in one write
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## A client like the browser's
+//! [`events::EventSocket`] connects in the background and reports open, message, error and
+//! close events in the browser's order, with opt-in reconnection:
+//! ```no_run
+//! # async fn run() -> tolqin::Result<()> {
+//! use std::time::Duration;
+//! use tolqin::events::{EventSocket, Reconnect, SocketEvent};
+//!
+//! let client = tolqin::Client::new("ws://127.0.0.1:9001/")?;
+//! let backoff = Reconnect::default().with_delays(Duration::from_millis(500), Duration::from_secs(30));
+//! let mut socket = EventSocket::builder(client).reconnect(backoff).start();
+//! while let Some(event) = socket.next_event().await {
+//!     match event {
+//!         SocketEvent::Open { .. } | SocketEvent::Reconnected { .. } => socket.send("hello")?,
+//!         SocketEvent::Message(m) => println!("{m:?}"),
+//!         SocketEvent::Close { code, was_clean, .. } => println!("closed {code} clean={was_clean}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## wss://
+//! `wss://` URLs speak TLS ([`tls`]): clients check the server's certificate against the
+//! default roots (features `native-roots`, the default, or `webpki-roots`) or a
+//! [`TlsClient`](tls::TlsClient) of your own; servers take a [`TlsServer`](tls::TlsServer).
+//! ```no_run
+//! # async fn run() -> tolqin::Result<()> {
+//! use tolqin::tls::{TlsClient, TlsServer};
+//! use tolqin::{Acceptor, Client};
+//!
+//! let ws = tolqin::connect("wss://echo.example/").await?;
+//!
+//! // A private CA, or the development certificate of `tolqin echo --tls-self-signed`:
+//! let tls = TlsClient::builder().add_ca_file("dev-cert.pem")?.build()?;
+//! let ws = Client::new("wss://localhost:9001/")?.tls(tls).connect().await?;
+//!
+//! // A server: the TLS and WebSocket handshakes within the one handshake timeout.
+//! let tls = TlsServer::from_pem_files("fullchain.pem", "privkey.pem")?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:443").await?;
+//! let (tcp, _) = listener.accept().await?;
+//! let ws = Acceptor::new().accept_tls(&tls, tcp).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! ## The browser's `WebSocket`, member by member
 //!
@@ -73,7 +143,7 @@ mod transport;
 
 pub use bytes::Bytes;
 pub use client::{Client, connect};
-pub use error::{Error, Result};
+pub use error::{ConnectError, ConnectStep, Error, Refusal, Result, UrlError};
 pub use options::Options;
 pub use server::{Acceptor, accept};
 pub use socket::{Outbox, ReadyState, WebSocket};
@@ -81,8 +151,3 @@ pub use split::{GenericReadHalf, GenericWriteHalf, IntoSplit, ReadHalf, WriteHal
 pub use tolqin_proto::connection::CloseInfo;
 pub use tolqin_proto::prepared::PreparedMessage;
 pub use tolqin_proto::{self as proto, CloseCode, Message, MessageRef, Role, Utf8Bytes};
-
-/// The README's examples, compiled as doctests so they stay true.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

@@ -216,10 +216,10 @@ impl Reader {
             }
             // Replies the protocol obliges (pong, close echo) go out without waiting for the
             // caller to write; Pending only means the transport is full for now.
-            if replies.pending(&self.conn) {
-                if let Poll::Ready(Err(e)) = replies.poll_replies(io, &mut self.conn, cx) {
-                    return self.fail_io(e);
-                }
+            if replies.pending(&self.conn)
+                && let Poll::Ready(Err(e)) = replies.poll_replies(io, &mut self.conn, cx)
+            {
+                return self.fail_io(e);
             }
             if self.conn.close_sent()
                 && let CloseTimer::Armed(timeout) = self.close_timer
@@ -228,13 +228,13 @@ impl Reader {
                     Instant::now() + timeout,
                 )));
             }
-            if let CloseTimer::Running(deadline) = &mut self.close_timer {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    tracing::debug!("close handshake timed out; dropping the connection");
-                    self.conn.receive_eof();
-                    let _ = replies.poll_shutdown(io, cx);
-                    return self.finish();
-                }
+            if let CloseTimer::Running(deadline) = &mut self.close_timer
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                tracing::debug!("close handshake timed out; dropping the connection");
+                self.conn.receive_eof();
+                let _ = replies.poll_shutdown(io, cx);
+                return self.finish();
             }
             if self.conn.state() == State::Closed {
                 // Everything queued goes out before the transport closes (woken when writable,
@@ -260,23 +260,22 @@ impl Reader {
                 }
                 return self.finish();
             }
-            if let Some(k) = &mut self.keepalive {
-                if k.interval.poll_tick(cx).is_ready() {
-                    if k.awaiting_pong {
-                        tracing::debug!(
-                            "no pong before the next keepalive ping; dropping the connection"
-                        );
-                        self.conn.receive_eof();
-                        self.error = Some(Box::new(Error::KeepaliveTimeout));
-                        let _ = replies.poll_shutdown(io, cx);
-                        return self.finish();
-                    }
-                    if self.conn.state() == State::Open && self.conn.send_ping(Bytes::new()).is_ok()
-                    {
-                        k.awaiting_pong = true;
-                    }
-                    continue;
+            if let Some(k) = &mut self.keepalive
+                && k.interval.poll_tick(cx).is_ready()
+            {
+                if k.awaiting_pong {
+                    tracing::debug!(
+                        "no pong before the next keepalive ping; dropping the connection"
+                    );
+                    self.conn.receive_eof();
+                    self.error = Some(Box::new(Error::KeepaliveTimeout));
+                    let _ = replies.poll_shutdown(io, cx);
+                    return self.finish();
                 }
+                if self.conn.state() == State::Open && self.conn.send_ping(Bytes::new()).is_ok() {
+                    k.awaiting_pong = true;
+                }
+                continue;
             }
             match transport::poll_fill(io, &mut self.conn, cx) {
                 Poll::Ready(Ok(0)) => self.conn.receive_eof(),

@@ -35,7 +35,9 @@ fn cert() -> Cert {
     }
 }
 
-/// The peer's provider, limited to `suite`.
+/// The peer's provider, limited to `suite`. rustls 0.23.48 deprecates `ring`'s provider (no
+/// post-quantum key exchange) without a replacement in rustls 0.23; see `tls::ring_provider`.
+#[allow(deprecated)]
 fn provider(suite: SupportedCipherSuite) -> Arc<rustls::crypto::CryptoProvider> {
     let mut provider = rustls::crypto::ring::default_provider();
     provider.cipher_suites = vec![suite];

@@ -237,20 +237,19 @@ struct BySni {
 
 impl ResolvesServerCert for BySni {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        if self.certs.len() > 1 {
-            if let Some(name) = hello
+        if self.certs.len() > 1
+            && let Some(name) = hello
                 .server_name()
                 .and_then(|n| ServerName::try_from(n).ok())
-            {
-                let valid = |c: &&Arc<CertifiedKey>| {
-                    c.end_entity_cert()
-                        .ok()
-                        .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
-                        .is_some_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
-                };
-                if let Some(cert) = self.certs.iter().find(valid) {
-                    return Some(cert.clone());
-                }
+        {
+            let valid = |c: &&Arc<CertifiedKey>| {
+                c.end_entity_cert()
+                    .ok()
+                    .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
+                    .is_some_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+            };
+            if let Some(cert) = self.certs.iter().find(valid) {
+                return Some(cert.clone());
             }
         }
         self.certs.first().cloned()

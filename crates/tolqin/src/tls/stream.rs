@@ -854,7 +854,7 @@ mod tests {
         .unwrap();
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert.der().clone()).unwrap();
-        let mut provider = rustls::crypto::ring::default_provider();
+        let mut provider = crate::tls::ring_provider();
         provider.cipher_suites = vec![suite];
         let version = match suite {
             SupportedCipherSuite::Tls13(_) => &rustls::version::TLS13,
