@@ -16,40 +16,42 @@ pub const BYE_AFTER: Duration = Duration::from_secs(5);
 /// Names are cut to this many characters in the answer.
 const MAX_NAME_CHARS: usize = 50;
 
-/// The last word of `message` (letters, marks, digits and connectors, as the article's
-/// `/([\p{Alpha}\p{M}\p{Nd}\p{Pc}\p{Join_C}]+)$/u`), or `Guest`.
+/// The last word of `message`, or `Guest` when it has none: the last run of characters (as a
+/// reader counts them: grapheme clusters, so a letter keeps its marks, a Devanagari syllable
+/// its virama) that start with a letter or digit of any script, or `_`. Punctuation after it
+/// is not part of it ("Hi, I am John!" is John), and an apostrophe between two letters joins
+/// them (' ‘ ’ ʻ ʼ: Uzbek and other Latin orthographies write names such as O‘tkir with it).
 ///
 /// ```
 /// use tolqin_chat::hello::name_of;
-/// assert_eq!(name_of("My name is John"), "John");
-/// assert_eq!(name_of("Mening ismim Oʻtkir"), "Oʻtkir");
+/// assert_eq!(name_of("Hi, I am John!"), "John");
+/// assert_eq!(name_of("Mening ismim O‘tkir"), "O‘tkir");
 /// assert_eq!(name_of("!!!"), "Guest");
 /// ```
 pub fn name_of(message: &str) -> &str {
-    let message = message.trim_end();
-    let start = message
-        .char_indices()
-        .rev()
-        .take_while(|&(_, c)| is_word(c))
-        .last()
-        .map_or(message.len(), |(i, _)| i);
-    let word = &message[start..];
-    if word.is_empty() {
+    use unicode_segmentation::UnicodeSegmentation;
+    let graphemes: Vec<(usize, &str)> = message.grapheme_indices(true).collect();
+    let is_letter = |g: &str| g.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+    let is_apostrophe = |g: &str| matches!(g, "'" | "\u{2018}" | "\u{2019}" | "\u{2bb}" | "\u{2bc}");
+    let Some(last) = graphemes.iter().rposition(|&(_, g)| is_letter(g)) else {
         return "Guest";
+    };
+    let mut first = last;
+    while first > 0 {
+        if is_letter(graphemes[first - 1].1) {
+            first -= 1;
+        } else if first >= 2
+            && is_apostrophe(graphemes[first - 1].1)
+            && is_letter(graphemes[first - 2].1)
+        {
+            first -= 2;
+        } else {
+            break;
+        }
     }
+    let (end, g) = graphemes[last];
+    let word = &message[graphemes[first].0..end + g.len()];
     crate::message::cut(word, MAX_NAME_CHARS)
-}
-
-fn is_word(c: char) -> bool {
-    // \p{Alpha} \p{Nd} \p{Pc} and the joiners; combining marks and modifier letters such as
-    // the Uzbek ʻ (U+02BB) are alphabetic or joiners in practice.
-    c.is_alphanumeric()
-        || c == '_'
-        || c == '\u{200C}'
-        || c == '\u{200D}'
-        || ('\u{0300}'..='\u{036F}').contains(&c)
-        || c == '\u{02BB}'
-        || c == '\u{02BC}'
 }
 
 /// Serves one `/hello` socket.
@@ -99,11 +101,22 @@ mod tests {
             ("My name is John", "John"),
             ("John", "John"),
             ("My name is John ", "John"),
-            ("My name is John!", "Guest"),
+            ("My name is John!", "John"),
+            ("Hi, I am John!", "John"),
             ("", "Guest"),
-            ("Salom, men Ulug'bek", "bek"),
-            ("Ismim Gʻayrat", "Gʻayrat"),
-            ("Меня зовут Иван", "Иван"),
+            ("!!! ???", "Guest"),
+            // The Uzbek apostrophes, each way they are typed.
+            ("Mening ismim O‘tkir", "O‘tkir"),
+            ("Mening ismim O’tkir", "O’tkir"),
+            ("Mening ismim Oʻtkir", "Oʻtkir"),
+            ("Mening ismim O'tkir.", "O'tkir"),
+            ("Salom, men Gʼayrat", "Gʼayrat"),
+            ("Меня зовут Иван.", "Иван"),
+            ("我的名字是 李雷", "李雷"),
+            ("Salom, men Ulug'bek!", "Ulug'bek"),
+            ("'quoted'", "quoted"),
+            ("मेरा नाम अनुष्का", "अनुष्का"),
+            ("Ich heiße Zoë", "Zoë"),
             ("user_42", "user_42"),
         ] {
             assert_eq!(name_of(message), name, "{message:?}");

@@ -106,9 +106,21 @@ fn clean(text: &str, multiline: bool) -> String {
         .collect()
 }
 
-/// The first `max` characters of `text` (whole characters, never a split one).
+/// The first `max` characters of `text` as a person counts them: extended grapheme clusters
+/// (UAX #29), so an emoji made of several code points (a family joined by U+200D, a flag of
+/// two regional indicators, a letter with its combining accents) counts once and is kept or
+/// dropped whole, never left half.
+///
+/// ```
+/// use tolqin_chat::message::cut;
+/// assert_eq!(cut("añb", 2), "añ");
+/// // 👨‍👩‍👧 is five code points joined by U+200D: one character to a reader.
+/// assert_eq!(cut("ab👨‍👩‍👧c", 3), "ab👨‍👩‍👧");
+/// assert_eq!(cut("ab🇺🇿c", 2), "ab");
+/// ```
 pub fn cut(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
+    use unicode_segmentation::UnicodeSegmentation;
+    match text.grapheme_indices(true).nth(max) {
         Some((end, _)) => &text[..end],
         None => text,
     }
@@ -197,6 +209,17 @@ mod tests {
         }
         assert_eq!(cut("abc", 0), "");
         assert_eq!(cut("abc", 10), "abc");
+        // Issue 21: 48 letters and a family, 49 letters and a flag: whole or not at all.
+        let family = "👨\u{200d}👩\u{200d}👧\u{200d}👦";
+        let text = format!("{}{family}tail", "x".repeat(48));
+        assert_eq!(cut(&text, 50), format!("{}{family}t", "x".repeat(48)));
+        assert_eq!(cut(&text, 49), format!("{}{family}", "x".repeat(48)));
+        assert_eq!(cut(&text, 48), "x".repeat(48));
+        let text = format!("{}🇺🇿🇺🇿", "x".repeat(49));
+        assert_eq!(cut(&text, 50), format!("{}🇺🇿", "x".repeat(49)));
+        // A letter with two combining marks is one character.
+        let text = "e\u{301}\u{302}".repeat(60);
+        assert_eq!(cut(&text, 50), "e\u{301}\u{302}".repeat(50));
         let long_name = format!(r#"{{"user":"{}","content":"x"}}"#, "n".repeat(40));
         assert_eq!(parse(&long_name, LIMITS).unwrap().user.len(), 32);
     }

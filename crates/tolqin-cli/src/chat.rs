@@ -9,7 +9,7 @@ use crate::tls_args::TlsArgs;
 /// Options of `tolqin chat`.
 #[derive(clap::Args, Debug)]
 pub struct ChatArgs {
-    /// Address to listen on: IP:PORT, [IPv6]:PORT or HOST:PORT (a name that resolves to
+    /// Address to listen on: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (a name that resolves to
     /// several addresses listens on the first that can be bound); port 0 picks a free port
     /// (the ready line shows it).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]

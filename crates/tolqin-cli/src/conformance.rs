@@ -42,7 +42,7 @@ struct ServerArgs {
 
 #[derive(clap::Args, Debug)]
 struct ClientArgs {
-    /// Address to listen on: IP:PORT, [IPv6]:PORT or HOST:PORT (a name that resolves to
+    /// Address to listen on: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (a name that resolves to
     /// several addresses listens on the first that can be bound); port 0 picks a free port
     /// (the ready line shows it).
     #[arg(long, default_value = "127.0.0.1:9001", value_name = "HOST:PORT")]

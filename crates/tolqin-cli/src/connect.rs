@@ -215,6 +215,24 @@ fn format_message(message: &Message, binary: BinaryFormat) -> String {
     }
 }
 
+/// `text` with its control characters escaped as Rust would write them (`\u{1b}`), except
+/// newline and tab: what a terminal may be shown of a message a server chose.
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// An error's message followed by its sources, each one that the message does not already
 /// include (`cannot connect to ...: connection refused`).
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -298,6 +316,9 @@ impl Output {
         let text = format_message(message, binary);
         if self.terminal {
             let kind = if message.is_text() { "" } else { "[binary] " };
+            // A server's text must not drive the terminal (escape sequences can move the
+            // cursor, rewrite the screen or set the window title): controls are shown escaped.
+            let text = escape_controls(&text);
             self.line(format!("< {kind}{text}")).await;
         } else {
             self.line(text).await;
@@ -594,5 +615,20 @@ async fn start_reading(inputs: mpsc::Sender<Input>, out: &mut Output) {
     if let Err(e) = read_lines(inputs.clone()) {
         out.note(format!("error: {}", chain(&e))).await;
         let _ = inputs.send(Input::End(None)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn terminal_output_escapes_controls_but_keeps_lines_and_text() {
+        assert_eq!(escape_controls("plain ü 🙂"), "plain ü 🙂");
+        assert_eq!(escape_controls("a\tb\nc"), "a\tb\nc");
+        assert_eq!(
+            escape_controls("\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}\r"),
+            "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}x\\u{9b}\\r"
+        );
     }
 }

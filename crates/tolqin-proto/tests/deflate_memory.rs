@@ -10,8 +10,6 @@
 //! and the assertions keep the documented trade-offs true: a lower memory level or a smaller
 //! window holds less, and no context takeover holds nothing between messages.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 #[path = "support/chat_json.rs"]
 mod chat_json;
@@ -20,50 +18,12 @@ use chat_json::chat_json;
 use tolqin_proto::Role;
 use tolqin_proto::deflate::{Codec, DeflateConfig, DeflateParams};
 
-/// Counts the bytes live on the current thread, so tests running in parallel do not disturb
-/// each other's figures.
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-}
-
-fn add(bytes: isize) {
-    // `try_with`: the thread-local may be gone while a thread exits.
-    let _ = LIVE.try_with(|live| live.set(live.get() + bytes));
-}
-
-fn live() -> isize {
-    LIVE.with(Cell::get)
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only a thread-local counter is kept.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        add(-(layout.size() as isize));
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        add(new_size as isize - layout.size() as isize);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
+use counting::live;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 /// One setting: window bits (both directions), compression level, memory level, no context
 /// takeover (both directions).

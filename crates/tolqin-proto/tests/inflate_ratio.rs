@@ -4,80 +4,18 @@
 //! together. Memory is counted exactly, with a counting global allocator (zlib-rs allocates
 //! through Rust's allocator), on the test's own thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use tolqin_proto::deflate::{Codec, DeflateConfig, DeflateParams, InflateError};
 use tolqin_proto::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use tolqin_proto::mask::apply_mask;
 use tolqin_proto::{CloseCode, Config, Connection, Event, Message, ProtocolError, Role, State};
 
-/// Counts the bytes live on the current thread, and their peak, so that tests running in
-/// parallel do not disturb each other's figures.
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn add(bytes: isize) {
-    // `try_with`: the thread-locals may be gone while a thread exits.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + bytes;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-/// What running a closure allocated, beyond what was live when it started.
-struct Allocated {
-    /// The most bytes allocated at once.
-    peak: usize,
-    /// The bytes still allocated when it returned (its result included).
-    held: usize,
-}
-
-/// Runs `f` and returns its result and what it allocated.
-fn allocated<T>(f: impl FnOnce() -> T) -> (T, Allocated) {
-    let start = LIVE.with(Cell::get);
-    PEAK.with(|peak| peak.set(start));
-    let result = f();
-    let bytes = |b: isize| (b - start).max(0) as usize;
-    let counted = Allocated {
-        peak: bytes(PEAK.with(Cell::get)),
-        held: bytes(LIVE.with(Cell::get)),
-    };
-    (result, counted)
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only thread-local counters are kept.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        add(-(layout.size() as isize));
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        add(new_size as isize - layout.size() as isize);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
+use counting::allocated;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;

@@ -214,14 +214,7 @@ impl Client {
         let timeout = self.options.handshake_timeout;
         // A "no timeout" of Duration::MAX cannot be added to an instant: 30 years will do.
         let deadline = Instant::now() + timeout.min(Duration::from_secs(30 * 365 * 86_400));
-        let timed_out = |step, target| -> Error {
-            ConnectError::Timeout {
-                step,
-                target,
-                timeout,
-            }
-            .into()
-        };
+        let timed_out = |step, target| timeout_error(step, target, timeout);
         let target = self.target();
         let proxy = match &self.proxy {
             ProxyChoice::FromEnv => Proxy::from_env(tls.is_some(), &self.host),
@@ -536,17 +529,20 @@ fn looks_like_tls(first: &[u8]) -> bool {
     matches!(first, [0x15 | 0x16, 0x03, ..])
 }
 
+/// The error of a connection step that did not finish within the handshake timeout.
+fn timeout_error(step: ConnectStep, target: String, timeout: Duration) -> Error {
+    ConnectError::Timeout {
+        step,
+        target,
+        timeout,
+    }
+    .into()
+}
+
 /// Resolves `host` (unless it is an IP address) and connects to its addresses in turn, within
 /// `deadline`.
 async fn dial(host: &str, port: u16, deadline: Instant, timeout: Duration) -> Result<TcpStream> {
-    let timed_out = |step, target| -> Error {
-        ConnectError::Timeout {
-            step,
-            target,
-            timeout,
-        }
-        .into()
-    };
+    let timed_out = |step, target| timeout_error(step, target, timeout);
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => timeout_at(deadline, tokio::net::lookup_host((host, port)))
