@@ -3,9 +3,12 @@
 # 20-byte and 16 KiB messages. The server is pinned to CPU 0 (--threads 1, no deflate), the
 # client (the tolqin client in examples/echo_load.rs) to CPU 1; plain and TLS alternate.
 # Usage: bench/tls.sh [ROUNDS] (default 3); prints one line per round and size: messages/s
-# and the server's CPU time per message (from /proc), plain and TLS. Then the floor of any
-# record layer on this machine (examples/tls_floor.rs: AES-128-GCM records with fixed keys and
-# nothing else), sealed against plain, the same way.
+# and the server's CPU time per message (from /proc), plain and TLS (rustls's record layer,
+# through tokio-rustls). TOLQIN_COMPARE_BIN=PATH adds a third server in the same rounds, "alt"
+# (another build of `tolqin`, e.g. an older commit built in a git worktree: the removed custom
+# record layer was measured so). Then the floor of any record layer on this machine
+# (examples/tls_floor.rs: AES-128-GCM records with fixed keys and nothing else), sealed
+# against plain, the same way; TOLQIN_FLOOR=0 skips it.
 set -u
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -48,9 +51,18 @@ for round in $(seq "$rounds"); do
     tls=$(run "$URL" $conns $size 4 --ca "$CA")
     kill $P; wait $P 2>/dev/null
     rm -f "$CA"
-    echo "round $round, $conns connections x $size B: plain $plain, tls $tls"
+    alt=
+    if [ -n "${TOLQIN_COMPARE_BIN:-}" ]; then
+      main=$B; B=$TOLQIN_COMPARE_BIN
+      serve --tls-self-signed
+      alt=", alt $(run "$URL" $conns $size 4 --ca "$CA")"
+      kill $P; wait $P 2>/dev/null
+      rm -f "$CA"; B=$main
+    fi
+    echo "round $round, $conns connections x $size B: plain $plain, tls $tls$alt"
   done
 done
+[ "${TOLQIN_FLOOR:-1}" = 0 ] && exit 0
 # The floor: the same echo over bare AES-GCM records (no handshake, no TLS state), both ends.
 F=target/profiling/examples/tls_floor
 floor() { # MODE: sets P, ADDR

@@ -25,6 +25,9 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 fi
 
+echo "== library feature sets: no default features, each feature alone, all (scripts/features.sh)"
+scripts/features.sh
+
 echo "== unit, scenario, integration and doc tests (whole workspace)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -262,11 +262,7 @@ fn gist(text: &str) -> String {
 
 /// The hint for a server certificate that did not verify, if that is what `error` is.
 fn certificate_hint(error: &tolqin::Error) -> Option<&'static str> {
-    let tls: &TlsError = match error {
-        tolqin::Error::Tls(tls) => tls,
-        tolqin::Error::Io(io) => io.get_ref()?.downcast_ref()?,
-        _ => return None,
-    };
+    let tls = error.tls_error()?;
     matches!(
         tls,
         TlsError::UnknownIssuer { .. }

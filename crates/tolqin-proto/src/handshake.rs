@@ -102,9 +102,9 @@ fn is_valid_key(key: &[u8]) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// The bytes are not a well-formed HTTP/1.x head.
+    /// The bytes are not a well-formed HTTP/1.x head: [`HttpError`] says where.
     #[error("malformed HTTP head: {0}")]
-    Http(httparse::Error),
+    Http(HttpError),
     /// The HTTP head is longer than [`Config::max_header_block`](crate::Config::max_header_block).
     #[error("HTTP head is larger than the configured limit")]
     HeaderBlockTooLarge,
@@ -198,13 +198,37 @@ impl HandshakeError {
     }
 }
 
-impl From<httparse::Error> for HandshakeError {
-    fn from(err: httparse::Error) -> Self {
-        match err {
-            // httparse reports this when the configured number of slots is exhausted.
-            httparse::Error::TooManyHeaders => Self::TooManyHeaders,
-            other => Self::Http(other),
-        }
+/// What is malformed in an HTTP/1.x head ([`HandshakeError::Http`]).
+///
+/// tolqin-proto's own type, so that the HTTP parser it uses stays out of its public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// A header field name with a byte a token cannot have, or no name before the `:`.
+    #[error("invalid header field name")]
+    HeaderName,
+    /// A header field value with a byte HTTP does not allow there (a bare CR, a control
+    /// character).
+    #[error("invalid header field value")]
+    HeaderValue,
+    /// A line that does not end in CRLF (or LF) where it should.
+    #[error("invalid line ending")]
+    NewLine,
+    /// A response's status code is not three digits, or not a status (below 100), or the
+    /// status line is malformed.
+    #[error("invalid status line")]
+    Status,
+    /// A request line whose method or request target has a byte they cannot have.
+    #[error("invalid request line")]
+    Token,
+    /// The version is not `HTTP/1.0` or `HTTP/1.1`.
+    #[error("invalid or unsupported HTTP version (HTTP/1.0 or HTTP/1.1 expected)")]
+    Version,
+}
+
+impl From<HttpError> for HandshakeError {
+    fn from(err: HttpError) -> Self {
+        Self::Http(err)
     }
 }
 
@@ -288,7 +312,7 @@ mod tests {
             (E::TooManyHeaders, 431),
             (E::MethodNotGet, 405),
             (E::UnsupportedVersion, 426),
-            (E::Http(httparse::Error::Token), 400),
+            (E::Http(HttpError::Token), 400),
             (E::BadHttpVersion, 400),
             (E::MissingHost, 400),
             (E::MissingUpgrade, 400),
@@ -309,14 +333,14 @@ mod tests {
     }
 
     #[test]
-    fn rfc6455_4_2_httparse_too_many_headers_maps_to_own_variant() {
+    fn rfc6455_4_2_http_errors_keep_what_went_wrong() {
         assert_eq!(
-            HandshakeError::from(httparse::Error::TooManyHeaders),
-            HandshakeError::TooManyHeaders
+            HandshakeError::from(HttpError::Version),
+            HandshakeError::Http(HttpError::Version)
         );
         assert_eq!(
-            HandshakeError::from(httparse::Error::Version),
-            HandshakeError::Http(httparse::Error::Version)
+            HandshakeError::Http(HttpError::HeaderValue).to_string(),
+            "malformed HTTP head: invalid header field value"
         );
     }
 

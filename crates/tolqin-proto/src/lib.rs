@@ -32,6 +32,14 @@
 //! server.send_text("Hello").unwrap();
 //! assert_eq!(server.data_to_send(), vec![0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
 //! ```
+//!
+//! ## Public dependencies
+//!
+//! Types of two crates are part of this crate's API, on purpose: `bytes` (message payloads are
+//! `Bytes`) and `http` (the handshake's requests, responses, headers, status codes and URIs).
+//! The others (httparse, sha1, base64, rand, simdutf8, zlib-rs) are details that may change in
+//! any release: a malformed HTTP head, for one, is this crate's own
+//! [`HttpError`](handshake::HttpError). No features.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 

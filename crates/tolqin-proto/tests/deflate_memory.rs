@@ -10,7 +10,6 @@
 //! and the assertions keep the documented trade-offs true: a lower memory level or a smaller
 //! window holds less, and no context takeover holds nothing between messages.
 
-
 #[path = "support/chat_json.rs"]
 mod chat_json;
 use chat_json::chat_json;

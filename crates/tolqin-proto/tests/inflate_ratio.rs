@@ -4,7 +4,6 @@
 //! together. Memory is counted exactly, with a counting global allocator (zlib-rs allocates
 //! through Rust's allocator), on the test's own thread.
 
-
 use tolqin_proto::deflate::{Codec, DeflateConfig, DeflateParams, InflateError};
 use tolqin_proto::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use tolqin_proto::mask::apply_mask;

@@ -15,6 +15,7 @@ use crate::error::{REFUSAL_BODY_LIMIT, Refusal, authority};
 use crate::proxy::Proxy;
 use crate::socket::WebSocket;
 use crate::stream::ClientStream;
+#[cfg(feature = "tls")]
 use crate::tls::{TlsClient, TlsError};
 use crate::{ConnectError, ConnectStep, Error, Options, Result, UrlError, transport};
 
@@ -57,6 +58,7 @@ pub struct Client {
     extensions: Vec<Extension>,
     headers: Vec<(HeaderName, HeaderValue)>,
     options: Options,
+    #[cfg(feature = "tls")]
     tls: Option<TlsClient>,
     proxy: ProxyChoice,
 }
@@ -104,6 +106,7 @@ impl Client {
             extensions: Vec::new(),
             headers: Vec::new(),
             options: Options::default(),
+            #[cfg(feature = "tls")]
             tls: None,
             proxy: ProxyChoice::FromEnv,
         })
@@ -162,6 +165,8 @@ impl Client {
     }
 
     /// The TLS setup for `wss://` (which servers to trust); default: [`TlsClient::new`].
+    /// With the `tls` feature only.
+    #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: TlsClient) -> Self {
         self.tls = Some(tls);
         self
@@ -204,13 +209,11 @@ impl Client {
     /// - [`Error::Refused`] when the server answers with another status than 101 (its body
     ///   says why, often);
     /// - [`Error::Handshake`] when its response is not a valid acceptance;
-    /// - [`Error::Io`] when the connection fails later in the handshake.
+    /// - [`Error::Io`] when the connection fails later in the handshake;
+    /// - [`Error::Url`] ([`UrlError::TlsNotEnabled`]) for a `wss://` URL in a build without
+    ///   the `tls` feature, before anything is dialled.
     pub async fn connect(self) -> Result<WebSocket<ClientStream>> {
-        let tls = match (self.secure, &self.tls) {
-            (false, _) => None,
-            (true, Some(tls)) => Some(tls.clone()),
-            (true, None) => Some(TlsClient::new()?),
-        };
+        let tls = self.tls_setup()?;
         let timeout = self.options.handshake_timeout;
         // A "no timeout" of Duration::MAX cannot be added to an instant: 30 years will do.
         let deadline = Instant::now() + timeout.min(Duration::from_secs(30 * 365 * 86_400));
@@ -230,6 +233,9 @@ impl Client {
         tcp.set_nodelay(true)?;
         let stream = match tls {
             None => ClientStream::Plain(tcp),
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+            #[cfg(feature = "tls")]
             Some(tls) => {
                 let stream = timeout_at(deadline, tls.connect(&self.host, tcp))
                     .await
@@ -250,6 +256,28 @@ impl Client {
         timeout_at(deadline, self.handshake_until(stream, Some(deadline)))
             .await
             .map_err(|_| timed_out(ConnectStep::Handshake, target))?
+    }
+
+    /// The TLS setup of a `wss://` URL, `None` for `ws://`.
+    #[cfg(feature = "tls")]
+    fn tls_setup(&self) -> Result<Option<TlsClient>> {
+        Ok(match (self.secure, &self.tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls.clone()),
+            (true, None) => Some(TlsClient::new()?),
+        })
+    }
+
+    /// Without the `tls` feature a `wss://` URL is refused, before anything is dialled.
+    #[cfg(not(feature = "tls"))]
+    fn tls_setup(&self) -> Result<Option<std::convert::Infallible>> {
+        if self.secure {
+            return Err(UrlError::TlsNotEnabled {
+                url: self.uri.to_string(),
+            }
+            .into());
+        }
+        Ok(None)
     }
 
     /// Runs the opening handshake over a stream the caller connected (a TLS stream, a proxy
@@ -316,6 +344,7 @@ impl Client {
                                 None => Error::Handshake(err),
                             }
                         }
+                        #[cfg(feature = "tls")]
                         _ if looks_like_tls(&seen) => self.expects_tls(),
                         err => Error::Handshake(err),
                     };
@@ -333,9 +362,10 @@ impl Client {
                         let room = keep.saturating_sub(seen.len()).min(n);
                         seen.extend_from_slice(&buf[before..before + room]);
                     }
+                    // A TLS alert or handshake record where HTTP was expected (the
+                    // connection may be reset right after it).
+                    #[cfg(feature = "tls")]
                     if looks_like_tls(&seen) {
-                        // A TLS alert or handshake record where HTTP was expected (the
-                        // connection may be reset right after it).
                         return Err(self.expects_tls());
                     }
                     match read {
@@ -356,6 +386,7 @@ impl Client {
     }
 
     /// The error of a `ws://` URL whose server speaks TLS.
+    #[cfg(feature = "tls")]
     fn expects_tls(&self) -> Error {
         TlsError::ExpectsTls {
             target: self.target(),
@@ -525,6 +556,7 @@ fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
 
 /// Whether a response starts as TLS does: a handshake (22) or alert (21) record of
 /// version 3.x, what a TLS server sends to a client that spoke HTTP in clear.
+#[cfg(feature = "tls")]
 fn looks_like_tls(first: &[u8]) -> bool {
     matches!(first, [0x15 | 0x16, 0x03, ..])
 }
@@ -750,11 +782,36 @@ mod tests {
         assert_eq!(mask_password("ws://h/p?a=b@c"), "ws://h/p?a=b@c");
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn tls_records_recognized() {
         assert!(looks_like_tls(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]));
         assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
         assert!(!looks_like_tls(b"HTTP/1.1 400 Bad Request\r\n"));
         assert!(!looks_like_tls(&[0x16]));
+    }
+
+    /// Without the `tls` feature a wss:// URL still parses (a TLS stream of one's own can carry
+    /// the handshake: `handshake_on`), and `connect` refuses it before dialling, naming the
+    /// feature to enable.
+    #[cfg(not(feature = "tls"))]
+    #[tokio::test]
+    async fn wss_without_the_tls_feature_is_a_typed_error() {
+        let client = Client::new("wss://127.0.0.1:9/chat").unwrap();
+        match client.connect().await {
+            Err(Error::Url(e)) => {
+                assert_eq!(
+                    *e,
+                    UrlError::TlsNotEnabled {
+                        url: "wss://127.0.0.1:9/chat".into()
+                    }
+                );
+                assert!(
+                    e.to_string().contains("enable tolqin's `tls` feature"),
+                    "{e}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

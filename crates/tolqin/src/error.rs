@@ -45,8 +45,9 @@ pub enum Error {
     /// No pong came back within the pong timeout after a keepalive ping.
     #[error("no pong within the keepalive timeout")]
     KeepaliveTimeout,
-    /// The URL cannot be connected to: refused by [`Client::new`](crate::Client::new) before
-    /// anything is dialled.
+    /// The URL cannot be connected to: refused by [`Client::new`](crate::Client::new) (or, for
+    /// a `wss://` URL in a build without the `tls` feature, by
+    /// [`Client::connect`](crate::Client::connect)) before anything is dialled.
     #[error(transparent)]
     Url(Box<UrlError>),
     /// The server could not be reached: its name does not resolve, the TCP connection failed,
@@ -63,13 +64,35 @@ pub enum Error {
     /// not verify (expired, wrong host, unknown CA), the TLS handshake, or TLS on one side
     /// only (`wss://` to a plain server, `ws://` to a TLS one). Boxed because it is the
     /// largest variant, and every connection's state holds room for one `Error`.
+    ///
+    /// With the `tls` feature only.
+    #[cfg(feature = "tls")]
     #[error(transparent)]
     Tls(Box<crate::tls::TlsError>),
 }
 
+#[cfg(feature = "tls")]
 impl From<crate::tls::TlsError> for Error {
     fn from(e: crate::tls::TlsError) -> Self {
         Error::Tls(Box::new(e))
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Error {
+    /// The TLS failure this error is, if it is one: an [`Error::Tls`] (certificates, the
+    /// handshake), or an [`Error::Io`] of a `wss://` connection whose source is a
+    /// [`TlsError`](crate::tls::TlsError) (after the handshake: a forged record, a fatal
+    /// alert from the peer, [`TlsError::Connection`](crate::tls::TlsError::Connection)).
+    /// No downcasting needed.
+    ///
+    /// With the `tls` feature only.
+    pub fn tls_error(&self) -> Option<&crate::tls::TlsError> {
+        match self {
+            Error::Tls(e) => Some(e),
+            Error::Io(e) => e.get_ref()?.downcast_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -176,6 +199,18 @@ pub enum UrlError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `wss://` URL given to [`Client::connect`](crate::Client::connect) in a build of tolqin
+    /// without its `tls` feature (never returned when the feature is on). A TLS stream of your
+    /// own can still carry the handshake: [`Client::handshake_on`](crate::Client::handshake_on).
+    #[error(
+        "cannot connect to {url:?}: wss:// needs TLS, and this build of tolqin has no TLS; \
+         enable tolqin's `tls` feature (or `native-roots` or `webpki-roots`), or run the \
+         handshake over a TLS stream of your own with Client::handshake_on"
+    )]
+    TlsNotEnabled {
+        /// The URL.
+        url: String,
+    },
 }
 
 impl UrlError {
@@ -190,7 +225,8 @@ impl UrlError {
             | UrlError::PortOutOfRange { url, .. }
             | UrlError::Fragment { url, .. }
             | UrlError::UserInfo { url, .. }
-            | UrlError::Malformed { url, .. } => url,
+            | UrlError::Malformed { url, .. }
+            | UrlError::TlsNotEnabled { url } => url,
         }
     }
 }

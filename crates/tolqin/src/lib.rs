@@ -110,6 +110,32 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `tls` | yes, through `native-roots` | TLS with rustls and its `ring` provider: the [`tls`] module, `wss://` in [`Client`], [`Acceptor::accept_tls`], [`Error::Tls`], [`ClientStream::Tls`](stream::ClientStream::Tls) |
+//! | `native-roots` | yes | `tls`, and `wss://` clients trust the platform's root certificates (`rustls-native-certs`; honours `SSL_CERT_FILE` and `SSL_CERT_DIR`) |
+//! | `webpki-roots` | no | `tls`, and `wss://` clients trust the Mozilla roots bundled at build time (`webpki-roots`) |
+//!
+//! With `default-features = false` (TLS terminated by a proxy, or by a TLS stream of your
+//! own), no rustls, ring or webpki is built: [`Client::connect`] refuses a `wss://` URL with
+//! [`UrlError::TlsNotEnabled`], while [`Client::handshake_on`] and [`Acceptor::accept`] run the
+//! handshake over any stream, a TLS one included.
+//!
+//! Of tokio, tolqin asks only for `net`, `io-util`, `rt`, `time`, `sync` and `macros`; the
+//! runtime flavour (`rt-multi-thread`), signals and stdio are the application's to choose.
+//!
+//! ## Public dependencies
+//!
+//! Types of these crates are part of tolqin's API, on purpose (a new major version of one is a
+//! new major version of tolqin): [`tolqin_proto`] (re-exported as [`proto`]); `bytes`
+//! ([`Bytes`], re-exported); `http` (the handshake's requests, responses, headers, status codes
+//! and URIs); `tokio` (`AsyncRead`, `AsyncWrite`, `TcpStream`); `futures-core` and
+//! `futures-sink` (the `Stream` and `Sink` of a [`WebSocket`]); and, with `tls`, `rustls`
+//! (re-exported as `tls::rustls`, for configs built by hand). The others (httparse, base64,
+//! tokio-util, ring...) are details that may change in any release.
+//!
 //! ## The browser's `WebSocket`, member by member
 //!
 //! | browser | tolqin |
@@ -127,6 +153,9 @@
 //! | `onerror` | an `Err` item before the stream ends |
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// The documentation describes the whole crate (docs.rs builds the default features); without
+// `tls`, its links to the TLS items have nothing to point at.
+#![cfg_attr(not(feature = "tls"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod client;
 mod error;
@@ -138,6 +167,7 @@ pub mod server;
 mod socket;
 mod split;
 pub mod stream;
+#[cfg(feature = "tls")]
 pub mod tls;
 mod transport;
 

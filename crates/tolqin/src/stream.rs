@@ -10,14 +10,20 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::split::IntoSplit;
+#[cfg(feature = "tls")]
 use crate::tls::TlsStream;
 
 /// A client's connection to the server: `ws://` or `wss://`.
+///
+/// Not exhaustive: [`Tls`](ClientStream::Tls) exists only with the `tls` feature.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ClientStream {
     /// `ws://`: plain TCP.
     Plain(TcpStream),
     /// `wss://`: TLS over TCP (boxed, so that `ws://` connections do not pay for its size).
+    /// With the `tls` feature only.
+    #[cfg(feature = "tls")]
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -26,13 +32,18 @@ impl ClientStream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             ClientStream::Plain(tcp) => tcp,
+            #[cfg(feature = "tls")]
             ClientStream::Tls(tls) => tls.get_ref(),
         }
     }
 
     /// Whether this is a TLS connection.
     pub fn is_tls(&self) -> bool {
-        matches!(self, ClientStream::Tls(_))
+        match self {
+            ClientStream::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(_) => true,
+        }
     }
 }
 
@@ -44,6 +55,7 @@ macro_rules! forward {
                 let $s = Pin::new($s);
                 $call
             }
+            #[cfg(feature = "tls")]
             ClientStream::Tls($s) => {
                 let $s = Pin::new(&mut **$s);
                 $call
@@ -82,6 +94,7 @@ impl AsyncWrite for ClientStream {
     fn is_write_vectored(&self) -> bool {
         match self {
             ClientStream::Plain(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
             ClientStream::Tls(s) => s.is_write_vectored(),
         }
     }
@@ -95,21 +108,27 @@ impl AsyncWrite for ClientStream {
     }
 }
 
-/// The read side of a split [`ClientStream`].
+/// The read side of a split [`ClientStream`] (not exhaustive, as [`ClientStream`]).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ClientReadHalf {
     /// Plain TCP: tokio's owned half, no lock.
     Plain(OwnedReadHalf),
-    /// TLS: one TLS state shared by both halves (`tokio::io::split`).
+    /// TLS: one TLS state shared by both halves (`tokio::io::split`). With the `tls`
+    /// feature only.
+    #[cfg(feature = "tls")]
     Tls(tokio::io::ReadHalf<Box<TlsStream<TcpStream>>>),
 }
 
-/// The write side of a split [`ClientStream`].
+/// The write side of a split [`ClientStream`] (not exhaustive, as [`ClientStream`]).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ClientWriteHalf {
     /// Plain TCP: tokio's owned half, no lock.
     Plain(OwnedWriteHalf),
-    /// TLS: one TLS state shared by both halves (`tokio::io::split`).
+    /// TLS: one TLS state shared by both halves (`tokio::io::split`). With the `tls`
+    /// feature only.
+    #[cfg(feature = "tls")]
     Tls(tokio::io::WriteHalf<Box<TlsStream<TcpStream>>>),
 }
 
@@ -121,6 +140,7 @@ impl AsyncRead for ClientReadHalf {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientReadHalf::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
             ClientReadHalf::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
@@ -134,6 +154,7 @@ impl AsyncWrite for ClientWriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ClientWriteHalf::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
             ClientWriteHalf::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
@@ -145,6 +166,7 @@ impl AsyncWrite for ClientWriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ClientWriteHalf::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "tls")]
             ClientWriteHalf::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
@@ -152,6 +174,7 @@ impl AsyncWrite for ClientWriteHalf {
     fn is_write_vectored(&self) -> bool {
         match self {
             ClientWriteHalf::Plain(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
             ClientWriteHalf::Tls(s) => s.is_write_vectored(),
         }
     }
@@ -159,6 +182,7 @@ impl AsyncWrite for ClientWriteHalf {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientWriteHalf::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
             ClientWriteHalf::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
@@ -166,6 +190,7 @@ impl AsyncWrite for ClientWriteHalf {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientWriteHalf::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
             ClientWriteHalf::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
@@ -181,6 +206,7 @@ impl IntoSplit for ClientStream {
                 let (r, w) = tcp.into_split();
                 (ClientReadHalf::Plain(r), ClientWriteHalf::Plain(w))
             }
+            #[cfg(feature = "tls")]
             ClientStream::Tls(tls) => {
                 let (r, w) = tokio::io::split(tls);
                 (ClientReadHalf::Tls(r), ClientWriteHalf::Tls(w))
@@ -189,6 +215,7 @@ impl IntoSplit for ClientStream {
     }
 }
 
+#[cfg(feature = "tls")]
 impl<S> IntoSplit for TlsStream<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,

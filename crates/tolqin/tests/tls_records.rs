@@ -1,7 +1,8 @@
-//! tolqin's TLS record layer against rustls's own (tokio-rustls) as the peer, over loopback:
-//! every cipher suite of TLS 1.3 and TLS 1.2 in both roles, records split and joined at random
-//! sizes, key updates asked for by the peer, `close_notify` both ways, and records that are
-//! forged, oversized or of the wrong type, each refused with its own error (and alert).
+//! tolqin's TLS stream against a plain tokio-rustls peer, over loopback: every cipher suite of
+//! TLS 1.3 and TLS 1.2 in both roles, records split and joined at random sizes, key updates
+//! asked for by the peer, `close_notify` both ways, and records that are forged, oversized or
+//! of the wrong type, each refused with a typed error (and an alert to the peer), also as
+//! seen through a WebSocket.
 
 mod support;
 
@@ -13,7 +14,7 @@ use rustls::{ClientConfig, ServerConfig, SupportedCipherSuite, SupportedProtocol
 use support::bounded;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tolqin::tls::{RecordError, TlsClient, TlsError, TlsServer, TlsStream};
+use tolqin::tls::{TlsClient, TlsError, TlsServer, TlsStream};
 
 /// A self-signed certificate for `localhost`: PEM, and DER for rustls.
 struct Cert {
@@ -248,7 +249,9 @@ async fn raw_after_handshake(
     let (listener, addr) = listener().await;
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = ours.accept(tcp).await.unwrap();
+        // Bytes sent right after the client's Finished may reach rustls with it: then they
+        // fail the handshake (an error all the same).
+        let mut tls = ours.accept(tcp).await.map_err(std::io::Error::other)?;
         let mut buf = vec![0; 1024];
         tls.read(&mut buf).await
     });
@@ -258,42 +261,62 @@ async fn raw_after_handshake(
     (server, tls)
 }
 
-/// The record error inside an I/O error from our stream.
-fn record_error(e: std::io::Error) -> RecordError {
-    match e.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) {
-        Some(TlsError::Record(r)) => r.clone(),
-        _ => panic!("not a record error: {e:?}"),
+/// What rustls found, inside an I/O error from our stream: a typed [`TlsError`] as its source
+/// (after the handshake, or with it when the bad record came with the client's Finished).
+fn connection_error(e: std::io::Error) -> rustls::Error {
+    if let Some(TlsError::Connection(r)) = e.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) {
+        return r.clone();
     }
+    match e.get_ref().and_then(|e| e.downcast_ref::<tolqin::Error>()) {
+        Some(tolqin::Error::Tls(tls)) => match &**tls {
+            TlsError::Handshake { source, .. } => source.clone(),
+            _ => panic!("not a TLS connection error: {e:?}"),
+        },
+        _ => panic!("not a TLS connection error: {e:?}"),
+    }
+}
+
+/// Bytes written on the raw TCP under a peer after the handshake, each refused as rustls
+/// refuses it.
+type Expected = fn(&rustls::Error) -> bool;
+fn bad_records() -> [(&'static str, Vec<u8>, Expected); 4] {
+    use rustls::{Error as E, InvalidMessage};
+    [
+        (
+            "forged",
+            [&[23, 3, 3, 0, 40][..], &pattern(40, 3)].concat(),
+            |e| *e == E::DecryptError,
+        ),
+        ("too short for a tag", vec![23, 3, 3, 0, 3, 1, 2, 3], |e| {
+            *e == E::DecryptError
+        }),
+        // Longer than any TLS version allows (2^14 + 2048): refused from its header.
+        ("oversized", vec![23, 3, 3, 0x48, 0x01], |e| {
+            *e == E::InvalidMessage(InvalidMessage::MessageTooLarge)
+        }),
+        (
+            "unprotected handshake record",
+            vec![22, 3, 3, 0, 4, 24, 0, 0, 1],
+            |e| {
+                matches!(
+                    e,
+                    E::DecryptError | E::PeerMisbehaved(_) | E::InappropriateMessage { .. }
+                )
+            },
+        ),
+    ]
 }
 
 #[tokio::test]
 async fn forged_oversized_and_misplaced_records_are_refused_with_an_alert() {
     let cert = cert();
-    type Expected = fn(&RecordError) -> bool;
-    let cases: [(&str, Vec<u8>, Expected); 4] = [
-        (
-            "forged",
-            [&[23, 3, 3, 0, 40][..], &pattern(40, 3)].concat(),
-            |e| *e == RecordError::BadRecordMac,
-        ),
-        ("too short for a tag", vec![23, 3, 3, 0, 3, 1, 2, 3], |e| {
-            *e == RecordError::BadRecordMac
-        }),
-        ("oversized", vec![23, 3, 3, 0x41, 0x01], |e| {
-            *e == RecordError::RecordOverflow
-        }),
-        (
-            "unprotected handshake record",
-            vec![22, 3, 3, 0, 4, 24, 0, 0, 1],
-            |e| matches!(e, RecordError::UnexpectedMessage(_)),
-        ),
-    ];
+    let cases = bad_records();
     for (name, bytes, expected) in cases {
         let (server, mut peer) =
             bounded(raw_after_handshake(&cert, cs::TLS13_AES_128_GCM_SHA256)).await;
         peer.get_mut().0.write_all(&bytes).await.unwrap();
         let err = bounded(server).await.unwrap().unwrap_err();
-        let err = record_error(err);
+        let err = connection_error(err);
         assert!(expected(&err), "{name}: {err:?}");
         // The alert reached the peer: its read fails with it, not a bare end of file.
         let mut buf = [0; 64];
@@ -349,4 +372,54 @@ async fn junk_after_the_handshake_is_an_error_never_a_panic_or_a_hang() {
         let result = bounded(server).await.expect("no panic");
         assert!(result.is_err(), "seed {seed}: {result:?}");
     }
+}
+
+#[tokio::test]
+async fn a_websocket_reports_a_tls_failure_as_a_typed_error() {
+    // Our wss:// server after the opening handshake; the peer forges a record. What `recv`
+    // returns names the TLS failure without downcasting.
+    let cert = cert();
+    let ours = TlsServer::from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tolqin::Acceptor::new()
+            .accept_tls(&ours, tcp)
+            .await
+            .unwrap();
+        ws.recv().await
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut peer = peer_client(&cert, cs::TLS13_AES_128_GCM_SHA256)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    peer.write_all(
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    peer.flush().await.unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0; 1];
+        assert_eq!(bounded(peer.read(&mut byte)).await.unwrap(), 1);
+        response.push(byte[0]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 101"));
+    let forged = [&[23, 3, 3, 0, 40][..], &pattern(40, 4)].concat();
+    peer.get_mut().0.write_all(&forged).await.unwrap();
+    let err = match bounded(server).await.unwrap() {
+        Some(Err(e)) => e,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    assert!(
+        matches!(
+            err.tls_error(),
+            Some(TlsError::Connection(rustls::Error::DecryptError))
+        ),
+        "{err:?}"
+    );
 }

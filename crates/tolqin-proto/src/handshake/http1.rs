@@ -7,8 +7,8 @@ use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version,
 };
 
-use super::HandshakeError;
 use super::headers::wire_name;
+use super::{HandshakeError, HttpError};
 use crate::config::Config;
 
 /// Parses an HTTP/1.x request head from the start of `buf`.
@@ -32,16 +32,15 @@ pub fn parse_request(
     let window = head_window(buf, config);
     let mut slots = header_slots(window, config);
     let mut head = httparse::Request::new(&mut slots);
-    let httparse::Status::Complete(head_len) = head.parse(window)? else {
+    let httparse::Status::Complete(head_len) = head.parse(window).map_err(parse_error)? else {
         return incomplete(buf, config);
     };
     // httparse fills all three in when it reports a complete head.
     let (Some(method), Some(target), Some(version)) = (head.method, head.path, head.version) else {
-        return Err(HandshakeError::Http(httparse::Error::Token));
+        return Err(HttpError::Token.into());
     };
     let mut request = Request::new(());
-    *request.method_mut() =
-        Method::from_bytes(method.as_bytes()).map_err(|_| httparse::Error::Token)?;
+    *request.method_mut() = Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::Token)?;
     *request.uri_mut() = target.parse::<Uri>().map_err(|_| HandshakeError::BadUri)?;
     *request.version_mut() = http_version(version)?;
     *request.headers_mut() = header_map(head.headers)?;
@@ -68,17 +67,31 @@ pub fn parse_response(
     let window = head_window(buf, config);
     let mut slots = header_slots(window, config);
     let mut head = httparse::Response::new(&mut slots);
-    let httparse::Status::Complete(head_len) = head.parse(window)? else {
+    let httparse::Status::Complete(head_len) = head.parse(window).map_err(parse_error)? else {
         return incomplete(buf, config);
     };
     let (Some(code), Some(version)) = (head.code, head.version) else {
-        return Err(HandshakeError::Http(httparse::Error::Status));
+        return Err(HttpError::Status.into());
     };
     let mut response = Response::new(());
-    *response.status_mut() = StatusCode::from_u16(code).map_err(|_| httparse::Error::Status)?;
+    *response.status_mut() = StatusCode::from_u16(code).map_err(|_| HttpError::Status)?;
     *response.version_mut() = http_version(version)?;
     *response.headers_mut() = header_map(head.headers)?;
     Ok(Some((response, head_len)))
+}
+
+/// httparse's error as ours (httparse stays out of the public API).
+fn parse_error(err: httparse::Error) -> HandshakeError {
+    HandshakeError::Http(match err {
+        // httparse reports this when the configured number of slots is exhausted.
+        httparse::Error::TooManyHeaders => return HandshakeError::TooManyHeaders,
+        httparse::Error::HeaderName => HttpError::HeaderName,
+        httparse::Error::HeaderValue => HttpError::HeaderValue,
+        httparse::Error::NewLine => HttpError::NewLine,
+        httparse::Error::Status => HttpError::Status,
+        httparse::Error::Token => HttpError::Token,
+        httparse::Error::Version => HttpError::Version,
+    })
 }
 
 /// The part of `buf` a head may occupy: a complete head must end within the first
@@ -110,17 +123,16 @@ fn http_version(minor: u8) -> Result<Version, HandshakeError> {
     match minor {
         0 => Ok(Version::HTTP_10),
         1 => Ok(Version::HTTP_11),
-        _ => Err(HandshakeError::Http(httparse::Error::Version)),
+        _ => Err(HttpError::Version.into()),
     }
 }
 
 fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, HandshakeError> {
     let mut map = HeaderMap::new();
     for field in fields {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| httparse::Error::HeaderName)?;
-        let value =
-            HeaderValue::from_bytes(field.value).map_err(|_| httparse::Error::HeaderValue)?;
+        let name =
+            HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| HttpError::HeaderName)?;
+        let value = HeaderValue::from_bytes(field.value).map_err(|_| HttpError::HeaderValue)?;
         // `HeaderMap` has a hard capacity; past it the head has too many fields by any measure.
         map.try_append(name, value)
             .map_err(|_| HandshakeError::TooManyHeaders)?;

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{ALPN_HTTP11, TlsError, TlsStream, error, pem, provider, stream};
+use super::{ALPN_HTTP11, TlsError, TlsStream, pem, provider, stream};
 
 /// A client's TLS setup: which servers it trusts. Cheap to clone.
 ///
@@ -58,14 +58,10 @@ impl TlsClient {
     }
 
     /// A client with a rustls config built by hand (client certificates, a custom
-    /// verifier...). `enable_secret_extraction` is turned on (on a copy if it is off and the
-    /// config is shared): the record layer after the handshake is tolqin's, with the keys
-    /// rustls negotiated, protected with `ring`'s AEADs whatever the config's crypto provider.
+    /// verifier, another crypto provider...), used as it is: rustls runs the handshake and
+    /// protects the records with the config's provider. Set `alpn_protocols` to
+    /// `[b"http/1.1"]` to offer ALPN as tolqin's own configs do.
     pub fn from_config(config: Arc<ClientConfig>) -> Self {
-        let mut config = config;
-        if !config.enable_secret_extraction {
-            Arc::make_mut(&mut config).enable_secret_extraction = true;
-        }
         TlsClient { config }
     }
 
@@ -89,9 +85,7 @@ impl TlsClient {
     {
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| TlsError::InvalidServerName(host.to_string()))?;
-        let conn = rustls::client::UnbufferedClientConnection::new(self.config.clone(), name)
-            .map_err(|e| error::handshake_error(&e, host))?;
-        stream::handshake(io, conn, host)
+        stream::connect(self.config.clone(), name, io, host)
             .await
             .map_err(|e| not_tls(e, host))
     }
@@ -223,8 +217,6 @@ impl TlsClientBuilder {
             builder.with_root_certificates(roots).with_no_client_auth()
         };
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        // tolqin's record layer takes over after the handshake (see `TlsStream`).
-        config.enable_secret_extraction = true;
         Ok(TlsClient::from_config(Arc::new(config)))
     }
 }

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use rustls::{CertificateError, Error as RustlsError};
 
-/// A TLS failure: loading certificates and keys, or the TLS handshake itself.
+/// A TLS failure: loading certificates and keys, the TLS handshake, or the connection after it.
 ///
-/// Reached through [`Error::Tls`](crate::Error::Tls).
+/// Reached through [`Error::Tls`](crate::Error::Tls), or for a failure after the handshake
+/// through [`Error::tls_error`](crate::Error::tls_error).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
@@ -155,67 +156,13 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("invalid TLS configuration: {0}")]
     Config(RustlsError),
-    /// After the handshake, the peer broke the TLS record protocol or ended the connection
-    /// with a fatal alert (reached as the source of an I/O error of the stream).
+    /// After the handshake, rustls ended the connection: the peer broke the TLS protocol (a
+    /// record that does not authenticate, is too long or out of place; key updates asked for
+    /// without end) or sent a fatal alert. rustls sent the peer the alert for what it found.
+    /// Reached as the source of an I/O error of the stream: see
+    /// [`Error::tls_error`](crate::Error::tls_error).
     #[error("TLS connection failed: {0}")]
-    Record(#[from] RecordError),
-}
-
-/// How TLS failed after the handshake, in the record layer. Each of our own findings is sent
-/// to the peer as the alert RFC 8446 names before the connection is dropped.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecordError {
-    /// A record did not authenticate: tampered with, replayed, reordered, or not TLS.
-    #[error("a record failed authentication (bad_record_mac)")]
-    BadRecordMac,
-    /// A record longer than TLS allows.
-    #[error("a record longer than TLS allows (record_overflow)")]
-    RecordOverflow,
-    /// A record or message that may not come at this point.
-    #[error("unexpected message: {0} (unexpected_message)")]
-    UnexpectedMessage(&'static str),
-    /// A malformed message.
-    #[error("malformed message: {0} (decode_error)")]
-    DecodeError(&'static str),
-    /// A key update whose request field is neither 0 nor 1.
-    #[error("a key update with an invalid request field (illegal_parameter)")]
-    IllegalParameter,
-    /// The peer sent a fatal alert.
-    #[error("the peer sent the alert {0:?}")]
-    PeerAlert(rustls::AlertDescription),
-    /// rustls could not derive the next traffic keys or take a session ticket.
-    #[error("post-handshake message refused: {0}")]
-    PostHandshake(RustlsError),
-    /// The sequence numbers of the traffic keys are used up.
-    #[error("the record sequence numbers are exhausted")]
-    SequenceExhausted,
-    /// A TLS 1.2 connection sent as many records as its cipher suite may protect with one key
-    /// (TLS 1.2 has no key update): it must end.
-    #[error("the cipher suite's record limit for one key is reached")]
-    LimitReached,
-    /// The negotiated cipher suite is not one the record layer implements (AES-GCM and
-    /// ChaCha20-Poly1305 are).
-    #[error("the negotiated cipher suite is not supported by the record layer")]
-    UnsupportedSuite,
-}
-
-impl RecordError {
-    /// The alert we send the peer for this failure (RFC 8446 6.2), if it is ours to send.
-    pub(crate) fn alert(&self) -> Option<rustls::AlertDescription> {
-        use rustls::AlertDescription as A;
-        Some(match self {
-            RecordError::BadRecordMac => A::BadRecordMac,
-            RecordError::RecordOverflow => A::RecordOverflow,
-            RecordError::UnexpectedMessage(_) => A::UnexpectedMessage,
-            RecordError::DecodeError(_) => A::DecodeError,
-            RecordError::IllegalParameter => A::IllegalParameter,
-            RecordError::PostHandshake(_) | RecordError::SequenceExhausted => A::InternalError,
-            RecordError::LimitReached => A::CloseNotify,
-            RecordError::UnsupportedSuite => A::InternalError,
-            RecordError::PeerAlert(_) => return None,
-        })
-    }
+    Connection(RustlsError),
 }
 
 /// Turns an error of a TLS handshake into a typed one: certificate problems get their own

@@ -10,7 +10,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{ALPN_HTTP11, TlsError, TlsStream, error, pem, provider, stream};
+use super::{ALPN_HTTP11, TlsError, TlsStream, pem, provider, stream};
 
 /// A server's TLS setup: its certificates and keys, ready to accept connections. Cheap to
 /// clone; build once and share among connections.
@@ -65,14 +65,9 @@ impl TlsServer {
 
     /// A server with a rustls config built by hand (client certificates, session tickets...).
     /// Set `alpn_protocols` to `[b"http/1.1"]` so ALPN-speaking clients agree on HTTP/1.1.
-    /// `enable_secret_extraction` is turned on (on a copy if it is off and the config is shared):
-    /// the record layer after the handshake is tolqin's, with the keys rustls negotiated,
-    /// protected with `ring`'s AEADs whatever the config's crypto provider.
+    /// The config is used as it is: rustls runs the handshake and protects the records with
+    /// the config's crypto provider.
     pub fn from_config(config: Arc<ServerConfig>) -> Self {
-        let mut config = config;
-        if !config.enable_secret_extraction {
-            Arc::make_mut(&mut config).enable_secret_extraction = true;
-        }
         TlsServer { config }
     }
 
@@ -92,9 +87,7 @@ impl TlsServer {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let conn = rustls::server::UnbufferedServerConnection::new(self.config.clone())
-            .map_err(|e| error::handshake_error(&e, "the client"))?;
-        stream::handshake(io, conn, "the client").await
+        stream::accept(self.config.clone(), io, "the client").await
     }
 }
 
@@ -223,8 +216,6 @@ impl TlsServerBuilder {
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
         // Our suite order (AES-128-GCM first, see `provider`) over the client's.
         config.ignore_client_order = true;
-        // tolqin's record layer takes over after the handshake (see `TlsStream`).
-        config.enable_secret_extraction = true;
         Ok(TlsServer::from_config(Arc::new(config)))
     }
 }
