@@ -5,7 +5,12 @@
 //! delays its own reading or anyone else. The queue is drained only when the previous batch
 //! is fully written, so a client that does not read lets its bounded queue fill, and the
 //! room drops it.
+//!
+//! What the sender alone is told about its own message (an acknowledgement, a cut, a
+//! refusal) waits in a short local queue and is written after the queued broadcasts, so a
+//! sender sees the echo of its message before the acknowledgement of it.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tolqin::{CloseCode, Message, WebSocket};
 
-use crate::message::{self, Limits, MessageError};
+use crate::message::{self, Limits, MessageError, Refusal, Reply};
 use crate::metrics::Metrics;
 use crate::rate::TokenBucket;
 use crate::room::{Room, Stop};
@@ -57,6 +62,9 @@ where
     let mut rate = TokenBucket::new(f64::from(config.burst), config.rate, start);
     let mut patience = TokenBucket::new(f64::from(config.abuse_limit), 1.0, start);
     let mut writing = false;
+    // Replies to this client alone; bounded like its room queue.
+    let mut replies: VecDeque<Message> = VecDeque::new();
+    let max_replies = config.client_queue.max(1);
     loop {
         let step = poll_fn(|cx| {
             if let Poll::Ready(stop) = Pin::new(&mut membership.stop).poll(cx) {
@@ -83,6 +91,15 @@ where
                         Poll::Ready(None) | Poll::Pending => break,
                     }
                 }
+                while fed < BATCH {
+                    let Some(reply) = replies.pop_front() else {
+                        break;
+                    };
+                    if let Err(e) = ws.feed(reply) {
+                        return Poll::Ready(Step::WriteFailed(e));
+                    }
+                    fed += 1;
+                }
                 if fed > 0 {
                     writing = true;
                     match Pin::new(&mut ws).poll_flush(cx) {
@@ -105,41 +122,74 @@ where
             Step::Incoming(Some(Ok(message))) => {
                 Metrics::add(&metrics.messages_in, 1);
                 let now = Instant::now();
+                let text = message.as_text();
                 let verdict = if !rate.try_take(now) {
-                    Err(format!(
-                        "rate limit: at most {} messages per second (bursts of {})",
-                        config.rate, config.burst
+                    let retry_ms = u64::try_from(rate.wait(now).as_millis()).unwrap_or(u64::MAX);
+                    Err((
+                        Refusal::RateLimited {
+                            // At least 1 ms: a page waits, then sends.
+                            retry_ms: retry_ms.max(1),
+                            rate: config.rate,
+                            burst: config.burst,
+                        },
+                        text.and_then(message::cid_of),
                     ))
                 } else if message.len() > config.max_message_size {
-                    Err(format!(
-                        "message too large: {} bytes, at most {}",
-                        message.len(),
-                        config.max_message_size
-                    ))
+                    let refusal = Refusal::TooLarge {
+                        bytes: message.len(),
+                        max: config.max_message_size,
+                    };
+                    Err((refusal, None))
                 } else {
-                    match message.as_text() {
-                        Some(text) => message::parse(text, limits).map_err(|e| e.to_string()),
-                        None => Err(MessageError::Binary.to_string()),
+                    match text {
+                        Some(text) => message::parse_request(text, limits)
+                            .map_err(|e| (Refusal::from(e), message::cid_of(text))),
+                        None => Err((MessageError::Binary.into(), None)),
                     }
                 };
-                match verdict {
-                    Ok(incoming) => {
-                        room.broadcast(&incoming);
+                // The room's own rate (N clients at the per-client rate would make N²
+                // deliveries), taken last so that only well-formed messages spend it.
+                let mut room_full = false;
+                let verdict = verdict.and_then(|request| match room.admit(now) {
+                    Ok(()) => Ok(request),
+                    Err(wait) => {
+                        room_full = true;
+                        Metrics::add(&metrics.room_limited, 1);
+                        let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                        let refusal = Refusal::RateLimited {
+                            retry_ms: retry_ms.max(1),
+                            rate: config.room_rate,
+                            burst: config.room_burst,
+                        };
+                        Err((refusal, request.cid))
                     }
-                    Err(error) => {
+                });
+                let reply = match verdict {
+                    Ok(request) => {
+                        let id = room.broadcast(&request.message);
+                        Reply::to(&request, id, config.max_chars).map(|r| r.to_json())
+                    }
+                    Err((refusal, cid)) => {
                         Metrics::add(&metrics.messages_refused, 1);
-                        if !patience.try_take(now) {
+                        // A full room is not this client's fault: not counted as abuse.
+                        if !room_full && !patience.try_take(now) {
                             Metrics::add(&metrics.dropped_abuse, 1);
                             let reason = "too many refused messages";
                             close(&mut ws, CloseCode::POLICY_VIOLATION, reason, &shared).await;
                             return;
                         }
-                        if ws.feed(Message::text(message::error_json(&error))).is_err() {
-                            break;
-                        }
-                        Metrics::add(&metrics.messages_out, 1);
-                        writing = true;
+                        Some(refusal.to_json(cid.as_deref()))
                     }
+                };
+                if let Some(reply) = reply {
+                    if replies.len() >= max_replies {
+                        // Sends without reading its replies: as slow as a full room queue.
+                        Metrics::add(&metrics.dropped_slow, 1);
+                        close(&mut ws, CloseCode::POLICY_VIOLATION, "too slow", &shared).await;
+                        return;
+                    }
+                    replies.push_back(Message::text(reply));
+                    Metrics::add(&metrics.messages_out, 1);
                 }
             }
             Step::Incoming(Some(Err(e))) => {

@@ -23,7 +23,16 @@ use tolqin::tls::TlsServer;
 /// | `deflate` | on | permessage-deflate, server without context takeover (compressed once per broadcast) |
 /// | `handshake_timeout` | 10 s | HTTP request head and TLS handshake |
 /// | `close_timeout` | 5 s | close handshake; on shutdown, the wait for every client |
-/// | `sessions` | 100 000 | session tokens remembered (oldest forgotten first) |
+/// | `session_max_age` | 7 days | a signed session token is accepted this long after it is issued |
+/// | `session_key` | random per process | key of the session tokens' HMAC-SHA256 |
+/// | `allow_hosts` | none | `Host` names served besides the listen address (and `localhost` on loopback) |
+/// | `max_connections` | 10 000 | open TCP connections (pages and sockets); past it, 503 before any upgrade |
+/// | `max_connections_per_ip` | 32 | open TCP connections from one IP address; past it, 503 |
+/// | `room_rate` / `room_burst` | 50/s, 100 | the room's token bucket: broadcasts of all clients together |
+/// | `ping_interval` | 30 s | keepalive ping on `/ws` and `/hello`; no pong by the next ping: dropped |
+/// | `first_message_timeout` | 10 s | a `/hello` socket that sends nothing this long is closed (1008) |
+/// | `metrics_listen` | none | serve `/metrics` on this address only |
+/// | `public_metrics` | off | also serve `/metrics` on the public listener |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ChatConfig {
@@ -57,8 +66,31 @@ pub struct ChatConfig {
     pub handshake_timeout: Duration,
     /// Time for a close handshake, and for every client to go on shutdown.
     pub close_timeout: Duration,
-    /// Session tokens remembered.
-    pub sessions: usize,
+    /// How long a session token is accepted after it is issued.
+    pub session_max_age: Duration,
+    /// The key signing session tokens (`None`: a random one per process). Give the same key
+    /// to every node that must accept the others' tokens.
+    pub session_key: Option<Vec<u8>>,
+    /// `Host` values served besides the listen address's own (`name` or `name:port`, without
+    /// a port: any port), lowercase. A request naming another host gets 421: the defence
+    /// against DNS rebinding. See [`ChatConfig::allow_host`].
+    pub allow_hosts: Vec<String>,
+    /// Open TCP connections allowed (pages, `/session` and sockets together).
+    pub max_connections: usize,
+    /// Open TCP connections allowed from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Broadcasts per second of the whole room (token bucket refill rate).
+    pub room_rate: f64,
+    /// Broadcasts the room takes at once (token bucket capacity).
+    pub room_burst: u32,
+    /// Keepalive ping interval of `/ws` and `/hello` (`None`: no pings, no idle timeout).
+    pub ping_interval: Option<Duration>,
+    /// Time a `/hello` socket has to send its first message before it is closed with 1008.
+    pub first_message_timeout: Duration,
+    /// Serve `/metrics` on its own listener at this address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the public listener too (off: 404 there).
+    pub public_metrics: bool,
     /// Extra pages served as `text/html` at these paths, on the page's origin: tests use
     /// them to drive the chat page from a same-origin frame.
     pub extra_pages: Vec<(String, String)>,
@@ -82,7 +114,17 @@ impl Default for ChatConfig {
             deflate: true,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
-            sessions: 100_000,
+            session_max_age: Duration::from_secs(7 * 86_400),
+            session_key: None,
+            allow_hosts: Vec::new(),
+            max_connections: 10_000,
+            max_connections_per_ip: 32,
+            room_rate: 50.0,
+            room_burst: 100,
+            ping_interval: Some(Duration::from_secs(30)),
+            first_message_timeout: Duration::from_secs(10),
+            metrics_listen: None,
+            public_metrics: false,
             extra_pages: Vec::new(),
         }
     }
@@ -152,6 +194,86 @@ impl ChatConfig {
         self.close_timeout = timeout;
         self
     }
+    /// Allows requests whose `Host` is `host` (`name` or `name:port`; without a port, any
+    /// port): the names the server is reached by besides its listen address (a DNS name,
+    /// the address a proxy forwards to...).
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        let host = host
+            .into()
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        self.allow_hosts.push(host);
+        self
+    }
+    /// The URL people open (`https://chat.example/`, behind a proxy say): its host (and port)
+    /// is an allowed `Host` and its origin an allowed origin.
+    ///
+    /// # Errors
+    /// [`crate::ChatError::Config`] when `url` is not `http(s)://host[:port][/...]`.
+    pub fn public_url(self, url: &str) -> Result<Self, crate::ChatError> {
+        let bad = || crate::ChatError::Config(format!("not an http(s) URL: {url:?}"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(bad());
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.is_empty() || authority.contains('@') {
+            return Err(bad());
+        }
+        let authority = authority.to_ascii_lowercase();
+        Ok(self
+            .allow_origin(format!("{scheme}://{authority}"))
+            .allow_host(authority))
+    }
+    /// Sets [`ChatConfig::max_connections`] and [`ChatConfig::max_connections_per_ip`].
+    pub fn with_max_connections(mut self, total: usize, per_ip: usize) -> Self {
+        self.max_connections = total;
+        self.max_connections_per_ip = per_ip;
+        self
+    }
+    /// Sets the room's rate limit: `rate` broadcasts per second, `burst` at once.
+    pub fn with_room_rate(mut self, rate: f64, burst: u32) -> Self {
+        self.room_rate = rate;
+        self.room_burst = burst;
+        self
+    }
+    /// Sets [`ChatConfig::ping_interval`].
+    pub fn with_ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+    /// Sets [`ChatConfig::first_message_timeout`].
+    pub fn with_first_message_timeout(mut self, timeout: Duration) -> Self {
+        self.first_message_timeout = timeout;
+        self
+    }
+    /// Sets [`ChatConfig::handshake_timeout`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+    /// Sets [`ChatConfig::metrics_listen`].
+    pub fn with_metrics_listen(mut self, addr: Option<SocketAddr>) -> Self {
+        self.metrics_listen = addr;
+        self
+    }
+    /// Sets [`ChatConfig::public_metrics`].
+    pub fn with_public_metrics(mut self, on: bool) -> Self {
+        self.public_metrics = on;
+        self
+    }
+    /// Sets [`ChatConfig::session_key`].
+    pub fn with_session_key(mut self, key: Option<Vec<u8>>) -> Self {
+        self.session_key = key;
+        self
+    }
+    /// Sets [`ChatConfig::session_max_age`].
+    pub fn with_session_max_age(mut self, max_age: Duration) -> Self {
+        self.session_max_age = max_age;
+        self
+    }
     /// Adds a page served at `path` (see [`ChatConfig::extra_pages`]).
     pub fn with_extra_page(mut self, path: impl Into<String>, html: impl Into<String>) -> Self {
         self.extra_pages.push((path.into(), html.into()));
@@ -168,6 +290,18 @@ impl ChatConfig {
         }
         if !(self.rate.is_finite() && self.rate > 0.0) || self.burst == 0 {
             return bad("the rate limit must allow at least one message");
+        }
+        if !(self.room_rate.is_finite() && self.room_rate > 0.0) || self.room_burst == 0 {
+            return bad("the room's rate limit must allow at least one message");
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return bad("the connection limits must allow at least one connection");
+        }
+        if self.session_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return bad("the session key must have at least 16 bytes");
+        }
+        if self.ping_interval.is_some_and(|p| p.is_zero()) {
+            return bad("the ping interval must not be zero");
         }
         if self.max_message_size == 0 {
             return bad("max_message_size must be at least 1 byte");

@@ -1,6 +1,7 @@
 //! `/hello`: the demo server of the article. It answers each message with
 //! `Hello from server, NAME!` (NAME: the message's last word, `Guest` without one) and closes
-//! with 1000 `Bye!` five seconds after the first message.
+//! with 1000 `Bye!` five seconds after the first message. A client that sends nothing within
+//! [`crate::ChatConfig::first_message_timeout`] is closed with 1008 "no message in time".
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,8 @@ pub fn name_of(message: &str) -> &str {
     use unicode_segmentation::UnicodeSegmentation;
     let graphemes: Vec<(usize, &str)> = message.grapheme_indices(true).collect();
     let is_letter = |g: &str| g.starts_with(|c: char| c.is_alphanumeric() || c == '_');
-    let is_apostrophe = |g: &str| matches!(g, "'" | "\u{2018}" | "\u{2019}" | "\u{2bb}" | "\u{2bc}");
+    let is_apostrophe =
+        |g: &str| matches!(g, "'" | "\u{2018}" | "\u{2019}" | "\u{2bb}" | "\u{2bc}");
     let Some(last) = graphemes.iter().rposition(|&(_, g)| is_letter(g)) else {
         return "Guest";
     };
@@ -59,7 +61,8 @@ pub(crate) async fn serve<S>(mut ws: WebSocket<S>, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let bye = tokio::time::sleep(Duration::MAX);
+    // Until the first message: the time allowed to send it (a silent client is closed).
+    let bye = tokio::time::sleep(shared.config.first_message_timeout);
     tokio::pin!(bye);
     let mut first = true;
     loop {
@@ -80,7 +83,13 @@ where
                 None => return,
             },
             () = &mut bye => {
-                crate::client::close(&mut ws, CloseCode::NORMAL, "Bye!", &shared).await;
+                if first {
+                    crate::metrics::Metrics::add(&shared.metrics.hello_timeouts, 1);
+                    let reason = "no message in time";
+                    crate::client::close(&mut ws, CloseCode::POLICY_VIOLATION, reason, &shared).await;
+                } else {
+                    crate::client::close(&mut ws, CloseCode::NORMAL, "Bye!", &shared).await;
+                }
                 return;
             }
             () = shared.shutdown.cancelled() => {

@@ -2,10 +2,18 @@
 //! JSON every client receives.
 //!
 //! A client sends `{"user":"...","content":"..."}`, or plain text (content from an anonymous
-//! user). The server removes control characters, cuts the content to the room's limit in
-//! characters (never splitting one), and broadcasts
-//! `{"id":N,"user":"...","content":"...","ts":UNIX_MS}`. A refused message gets
-//! `{"error":"..."}` back, to its sender only.
+//! user), optionally with `"cid":"..."`, a token of its choosing. The server removes control
+//! characters, cuts the content to the room's limit in characters (never splitting one), and
+//! broadcasts `{"id":N,"user":"...","content":"...","ts":UNIX_MS}` (the same bytes to
+//! everyone).
+//!
+//! The sender alone may get one more message about its own:
+//!
+//! - accepted, with a `cid` or cut: [`Reply`], `{"ack":"CID","id":N}` (`ack` only with a
+//!   `cid`), with `"notice":"cut","max_chars":50` when the content was cut;
+//! - refused: [`Refusal`], `{"error":CODE,...,"message":"...","cid":"CID"}`: `CODE` is one of
+//!   [`Refusal::code`]'s, for pages to word in their language, `message` is English for
+//!   people reading the raw JSON, and `cid` is there when the message carried one.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +29,9 @@ pub struct Limits {
     pub max_user_chars: usize,
 }
 
+/// Longest `cid` accepted, in bytes.
+pub const MAX_CID_BYTES: usize = 64;
+
 /// A message that passed the checks: what the room broadcasts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
@@ -30,11 +41,22 @@ pub struct Incoming {
     pub content: String,
 }
 
+/// An accepted message with what its sender is told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// What the room broadcasts.
+    pub message: Incoming,
+    /// The sender's token for this message, echoed back to it alone.
+    pub cid: Option<String>,
+    /// The content was longer than the limit and was cut.
+    pub cut: bool,
+}
+
 /// Why a message was refused; the text is sent to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MessageError {
-    /// JSON that is not `{"user": string, "content": string}`.
+    /// JSON that is not `{"user": string, "content": string[, "cid": string]}`.
     #[error("expected {{\"user\":\"...\",\"content\":\"...\"}} or plain text: {0}")]
     Shape(String),
     /// Nothing to show once control characters and spaces are removed.
@@ -50,6 +72,8 @@ struct Wire {
     #[serde(default)]
     user: Option<String>,
     content: String,
+    #[serde(default)]
+    cid: Option<String>,
 }
 
 /// Checks and normalises one text message.
@@ -65,24 +89,49 @@ struct Wire {
 /// ```
 ///
 /// # Errors
-/// [`MessageError::Shape`] for a JSON object of another shape, [`MessageError::Empty`].
+/// As [`parse_request`].
 pub fn parse(text: &str, limits: Limits) -> Result<Incoming, MessageError> {
-    let (user, content) = if text.trim_start().starts_with('{') {
+    parse_request(text, limits).map(|request| request.message)
+}
+
+/// Checks and normalises one text message, keeping its `cid` and whether it was cut.
+///
+/// ```
+/// use tolqin_chat::message::{Limits, parse_request};
+/// let limits = Limits { max_chars: 5, max_user_chars: 10 };
+/// let request = parse_request(r#"{"content":"salom dunyo","cid":"c1"}"#, limits).unwrap();
+/// assert_eq!((request.message.content.as_str(), request.cid.as_deref(), request.cut),
+///            ("salom", Some("c1"), true));
+/// ```
+///
+/// # Errors
+/// [`MessageError::Shape`] for a JSON object of another shape (or a `cid` longer than
+/// [`MAX_CID_BYTES`]), [`MessageError::Empty`].
+pub fn parse_request(text: &str, limits: Limits) -> Result<Request, MessageError> {
+    let (user, content, cid) = if text.trim_start().starts_with('{') {
         match serde_json::from_str::<serde_json::Value>(text) {
             // Valid JSON: it must be our object.
             Ok(value) if value.is_object() => {
                 let wire: Wire = serde_json::from_value(value)
                     .map_err(|e| MessageError::Shape(e.to_string()))?;
-                (wire.user.unwrap_or_default(), wire.content)
+                if wire.cid.as_ref().is_some_and(|c| c.len() > MAX_CID_BYTES) {
+                    return Err(MessageError::Shape(format!(
+                        "cid longer than {MAX_CID_BYTES} bytes"
+                    )));
+                }
+                (wire.user.unwrap_or_default(), wire.content, wire.cid)
             }
             // Not JSON after all ("{hi"): plain text.
-            _ => (String::new(), text.to_string()),
+            _ => (String::new(), text.to_string(), None),
         }
     } else {
-        (String::new(), text.to_string())
+        (String::new(), text.to_string(), None)
     };
     let content = clean(&content, true);
-    let content = cut(content.trim(), limits.max_chars).trim_end();
+    let whole = content.trim();
+    let kept = cut(whole, limits.max_chars);
+    let was_cut = kept.len() < whole.len();
+    let content = kept.trim_end();
     if content.is_empty() {
         return Err(MessageError::Empty);
     }
@@ -93,10 +142,30 @@ pub fn parse(text: &str, limits: Limits) -> Result<Incoming, MessageError> {
     } else {
         user.to_string()
     };
-    Ok(Incoming {
-        user,
-        content: content.to_string(),
+    Ok(Request {
+        message: Incoming {
+            user,
+            content: content.to_string(),
+        },
+        cid,
+        cut: was_cut,
     })
+}
+
+/// The `cid` of a message the server refuses without reading it (over the rate, say), if it
+/// is a JSON object with a short string `cid`: so the sender knows which message was refused.
+pub fn cid_of(text: &str) -> Option<String> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Cid {
+        cid: Option<String>,
+    }
+    serde_json::from_str::<Cid>(text)
+        .ok()?
+        .cid
+        .filter(|c| c.len() <= MAX_CID_BYTES)
 }
 
 /// Removes control characters (keeping newlines and tabs in content).
@@ -147,9 +216,123 @@ impl Outgoing<'_> {
     }
 }
 
-/// The JSON of a refusal: `{"error":"..."}`.
-pub fn error_json(error: &str) -> String {
-    serde_json::json!({ "error": error }).to_string()
+/// What the sender of an accepted message is told, to it alone: that the room has it (when
+/// it carried a `cid`) and whether it was cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reply<'a> {
+    /// The message's `cid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack: Option<&'a str>,
+    /// The id the room gave the message.
+    pub id: u64,
+    /// `"cut"` when the content was cut to `max_chars`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<&'static str>,
+    /// The limit the content was cut to (with `notice`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_chars: Option<usize>,
+}
+
+impl<'a> Reply<'a> {
+    /// The reply to `request`, broadcast with `id`, or `None` when there is nothing to say
+    /// (no `cid`, not cut): a plain client sees only the broadcast.
+    pub fn to(request: &'a Request, id: u64, max_chars: usize) -> Option<Self> {
+        if request.cid.is_none() && !request.cut {
+            return None;
+        }
+        Some(Reply {
+            ack: request.cid.as_deref(),
+            id,
+            notice: request.cut.then_some("cut"),
+            max_chars: request.cut.then_some(max_chars),
+        })
+    }
+
+    /// The JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Why the server refused a message, as its sender is told.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Over the client's rate limit; the next message is accepted in `retry_ms`.
+    #[error("rate limit: at most {rate} messages per second (bursts of {burst})")]
+    RateLimited {
+        /// Milliseconds until the next message is accepted.
+        retry_ms: u64,
+        /// The limit, in messages per second.
+        rate: f64,
+        /// The burst allowed.
+        burst: u32,
+    },
+    /// Larger than the configured maximum.
+    #[error("message too large: {bytes} bytes, at most {max}")]
+    TooLarge {
+        /// The message's size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a valid message.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+}
+
+impl Refusal {
+    /// The code pages word: `rate_limited`, `too_large`, `bad_shape`, `empty`, `binary`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::RateLimited { .. } => "rate_limited",
+            Refusal::TooLarge { .. } => "too_large",
+            Refusal::Message(MessageError::Shape(_)) => "bad_shape",
+            Refusal::Message(MessageError::Empty) => "empty",
+            Refusal::Message(MessageError::Binary) => "binary",
+        }
+    }
+
+    /// The JSON sent to the sender: `{"error":CODE,...details,"message":"...","cid":"..."}`.
+    ///
+    /// ```
+    /// use tolqin_chat::message::Refusal;
+    /// let refusal = Refusal::RateLimited { retry_ms: 180, rate: 5.0, burst: 10 };
+    /// assert_eq!(
+    ///     refusal.to_json(Some("c7")),
+    ///     r#"{"error":"rate_limited","retry_ms":180,"message":"rate limit: at most 5 messages per second (bursts of 10)","cid":"c7"}"#,
+    /// );
+    /// ```
+    pub fn to_json(&self, cid: Option<&str>) -> String {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            error: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            retry_ms: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            bytes: Option<usize>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max: Option<usize>,
+            message: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cid: Option<&'a str>,
+        }
+        let (retry_ms, bytes, max) = match self {
+            Refusal::RateLimited { retry_ms, .. } => (Some(*retry_ms), None, None),
+            Refusal::TooLarge { bytes, max } => (None, Some(*bytes), Some(*max)),
+            Refusal::Message(_) => (None, None, None),
+        };
+        let json = Json {
+            error: self.code(),
+            retry_ms,
+            bytes,
+            max,
+            message: self.to_string(),
+            cid,
+        };
+        // Strings and integers: serialising cannot fail.
+        serde_json::to_string(&json).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +420,61 @@ mod tests {
             json,
             r#"{"id":7,"user":"a\"b","content":"<img src=x onerror=alert(1)>","ts":1}"#
         );
-        assert_eq!(error_json("too \"fast\""), r#"{"error":"too \"fast\""}"#);
+    }
+
+    #[test]
+    fn cid_cut_replies_and_refusals() {
+        let r = parse_request(r#"{"user":"A","content":"hi","cid":"c1"}"#, LIMITS).unwrap();
+        assert_eq!((r.cid.as_deref(), r.cut), (Some("c1"), false));
+        assert_eq!(
+            Reply::to(&r, 4, 50).unwrap().to_json(),
+            r#"{"ack":"c1","id":4}"#
+        );
+        // Cut: told even without a cid. Trailing spaces trimmed are not a cut.
+        let long = format!("{}👨\u{200d}👩\u{200d}👧tail", "x".repeat(48));
+        let r = parse_request(&long, LIMITS).unwrap();
+        assert!(r.cut && r.cid.is_none());
+        assert_eq!(
+            Reply::to(&r, 5, 50).unwrap().to_json(),
+            r#"{"id":5,"notice":"cut","max_chars":50}"#
+        );
+        let r = parse_request("short   ", LIMITS).unwrap();
+        assert!(!r.cut);
+        assert_eq!(Reply::to(&r, 6, 50), None);
+        let too_long_cid = format!(r#"{{"content":"x","cid":"{}"}}"#, "c".repeat(65));
+        assert!(matches!(
+            parse_request(&too_long_cid, LIMITS),
+            Err(MessageError::Shape(_))
+        ));
+        assert_eq!(
+            cid_of(r#"{"content":"x","cid":"c9"}"#).as_deref(),
+            Some("c9")
+        );
+        assert_eq!(cid_of(&too_long_cid), None);
+        assert_eq!(cid_of("plain"), None);
+        assert_eq!(cid_of(r#"{"cid":3}"#), None);
+        for (refusal, code) in [
+            (
+                Refusal::RateLimited {
+                    retry_ms: 1,
+                    rate: 1.0,
+                    burst: 1,
+                },
+                "rate_limited",
+            ),
+            (Refusal::TooLarge { bytes: 9, max: 8 }, "too_large"),
+            (MessageError::Shape("x".into()).into(), "bad_shape"),
+            (MessageError::Empty.into(), "empty"),
+            (MessageError::Binary.into(), "binary"),
+        ] {
+            let json: serde_json::Value = serde_json::from_str(&refusal.to_json(None)).unwrap();
+            assert_eq!(json["error"], code);
+            assert_eq!(json["message"], refusal.to_string());
+            assert!(json.get("cid").is_none());
+        }
+        assert_eq!(
+            Refusal::TooLarge { bytes: 9, max: 8 }.to_json(Some("a\"b")),
+            r#"{"error":"too_large","bytes":9,"max":8,"message":"message too large: 9 bytes, at most 8","cid":"a\"b"}"#
+        );
     }
 }

@@ -26,6 +26,19 @@ pub struct Metrics {
     pub dropped_slow: AtomicU64,
     /// Clients closed with 1008 for repeated refused messages.
     pub dropped_abuse: AtomicU64,
+    /// TCP connections open now (pages and sockets, both listeners).
+    pub tcp_connections: AtomicU64,
+    /// Connections refused (503) because [`crate::ChatConfig::max_connections`] were open.
+    pub refused_total_limit: AtomicU64,
+    /// Connections refused (503) because their IP address had its
+    /// [`crate::ChatConfig::max_connections_per_ip`] open.
+    pub refused_per_ip_limit: AtomicU64,
+    /// Requests refused (421) for a `Host` this server does not answer for.
+    pub hosts_rejected: AtomicU64,
+    /// Messages refused because the room was over its rate.
+    pub room_limited: AtomicU64,
+    /// `/hello` sockets closed (1008) for sending no first message in time.
+    pub hello_timeouts: AtomicU64,
 }
 
 impl Metrics {
@@ -101,6 +114,39 @@ impl Metrics {
                 ("{reason=\"too_slow\"}", &self.dropped_slow),
                 ("{reason=\"abuse\"}", &self.dropped_abuse),
             ],
+        );
+        metric(
+            "tolqin_chat_tcp_connections",
+            "gauge",
+            "TCP connections open now (pages and sockets).",
+            &[("", &self.tcp_connections)],
+        );
+        metric(
+            "tolqin_chat_connections_refused_total",
+            "counter",
+            "Connections refused with 503, by limit.",
+            &[
+                ("{limit=\"total\"}", &self.refused_total_limit),
+                ("{limit=\"per_ip\"}", &self.refused_per_ip_limit),
+            ],
+        );
+        metric(
+            "tolqin_chat_hosts_rejected_total",
+            "counter",
+            "Requests refused with 421 for a Host this server does not answer for.",
+            &[("", &self.hosts_rejected)],
+        );
+        metric(
+            "tolqin_chat_room_limited_total",
+            "counter",
+            "Messages refused because the room was over its rate.",
+            &[("", &self.room_limited)],
+        );
+        metric(
+            "tolqin_chat_hello_timeouts_total",
+            "counter",
+            "/hello sockets closed for sending no first message in time.",
+            &[("", &self.hello_timeouts)],
         );
         out
     }

@@ -1,6 +1,6 @@
 //! Token buckets: the per-client rate limit, and the count of refusals that means abuse.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A token bucket: holds at most `capacity` tokens and gains `rate` tokens per second; each
 /// event takes one token, and an event finding the bucket empty is over the limit.
@@ -47,12 +47,25 @@ impl TokenBucket {
             false
         }
     }
+
+    /// How long from `now` until [`TokenBucket::try_take`] succeeds (zero when it would now;
+    /// [`Duration::MAX`] for a bucket that never refills).
+    pub fn wait(&self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        if tokens >= 1.0 {
+            Duration::ZERO
+        } else if self.rate > 0.0 {
+            Duration::from_secs_f64((1.0 - tokens) / self.rate)
+        } else {
+            Duration::MAX
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn refills_at_the_rate_up_to_the_capacity() {
@@ -66,5 +79,11 @@ mod tests {
         // A long idle time refills to the capacity, not beyond.
         let t2 = t1 + Duration::from_secs(60);
         assert_eq!((0..10).filter(|_| b.try_take(t2)).count(), 3);
+        // Empty: the next token comes in 1/rate.
+        let close_to = |d: Duration, ms: f64| (d.as_secs_f64() * 1000.0 - ms).abs() < 1e-6;
+        assert!(close_to(b.wait(t2), 100.0));
+        assert!(close_to(b.wait(t2 + Duration::from_millis(40)), 60.0));
+        assert_eq!(b.wait(t2 + Duration::from_millis(100)), Duration::ZERO);
+        assert_eq!(TokenBucket::new(1.0, 0.0, t0).wait(t0), Duration::ZERO);
     }
 }

@@ -6,22 +6,36 @@
 //! client whose queue is full can't keep up; it is removed from the room and told to close
 //! (1008 "too slow"), and the others carry on.
 //!
-//! Ids are assigned, the history updated and the queues filled under one lock, so every
-//! client receives every message in the order the server received them, exactly once; a
-//! newcomer's queue is filled with the history under the same lock, so nothing falls between
-//! the history and the live messages.
+//! The room's lock is held only for short, bounded steps, never for the encoding nor for the
+//! fan-out: a broadcast takes its id from an atomic counter, encodes and compresses outside
+//! the lock, then under the lock puts the message in the history and takes a snapshot of
+//! the members (an `Arc` of the member list, copied on write by joins and leaves only while
+//! a broadcast holds a snapshot), and offers it to the snapshot's queues with the lock
+//! released. A newcomer's queue is filled with the history under the same lock, so every
+//! client receives every message exactly once: a message put in the history before the
+//! newcomer joined is in its history, and a later one finds it in the snapshot.
+//!
+//! Order: one client's messages reach everyone in the order it sent them (a client task
+//! broadcasts one message at a time). Messages that two clients send at the same instant
+//! may reach different clients in different orders; their ids (and the history) tell the
+//! order the server took them in.
+//!
+//! The room has its own token bucket ([`Room::admit`]): N clients each at the per-client
+//! rate would otherwise make N² deliveries a second.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tolqin::proto::deflate::DeflateConfig;
 use tolqin::{Message, PreparedMessage};
 
 use crate::message::{Incoming, Outgoing};
 use crate::metrics::Metrics;
+use crate::rate::TokenBucket;
 
 /// Why the room tells a client to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,22 +57,30 @@ pub struct Membership {
     pub stop: oneshot::Receiver<Stop>,
 }
 
-struct Slot {
+/// A member's queue, as the fan-out sees it.
+#[derive(Clone)]
+struct Member {
+    id: u64,
     queue: mpsc::Sender<Arc<PreparedMessage>>,
-    stop: oneshot::Sender<Stop>,
 }
 
 struct State {
-    next_message: u64,
     next_client: u64,
-    clients: HashMap<u64, Slot>,
-    history: VecDeque<Arc<PreparedMessage>>,
+    /// The members, shared with the broadcasts in flight (copied on write).
+    members: Arc<Vec<Member>>,
+    /// How to tell each member to stop; a member not in here has been told already.
+    stops: HashMap<u64, oneshot::Sender<Stop>>,
+    /// Recent messages with their ids, oldest first.
+    history: VecDeque<(u64, Arc<PreparedMessage>)>,
     closed: bool,
 }
 
 /// The chat room.
 pub struct Room {
     state: Mutex<State>,
+    next_message: AtomicU64,
+    /// The room-wide rate limit (its own lock, held for a few arithmetic operations).
+    rate: Option<Mutex<TokenBucket>>,
     history: usize,
     queue: usize,
     deflate: DeflateConfig,
@@ -88,18 +110,44 @@ impl Room {
     ) -> Self {
         Room {
             state: Mutex::new(State {
-                next_message: 1,
                 next_client: 1,
-                clients: HashMap::new(),
+                members: Arc::new(Vec::new()),
+                stops: HashMap::new(),
                 history: VecDeque::with_capacity(history),
                 closed: false,
             }),
+            next_message: AtomicU64::new(1),
+            rate: None,
             history,
             queue: queue.max(1),
             deflate,
             metrics,
             running: AtomicUsize::new(0),
             idle: Notify::new(),
+        }
+    }
+
+    /// Limits the broadcasts of the whole room to `rate` a second, `burst` at once.
+    pub fn with_rate(mut self, rate: f64, burst: u32) -> Self {
+        self.rate = Some(Mutex::new(TokenBucket::new(
+            f64::from(burst),
+            rate,
+            Instant::now(),
+        )));
+        self
+    }
+
+    /// Takes one of the room's broadcast tokens: `Err` with the time until the next one when
+    /// the room is over its rate. A room without a limit always admits.
+    pub fn admit(&self, now: Instant) -> Result<(), Duration> {
+        let Some(rate) = &self.rate else {
+            return Ok(());
+        };
+        let mut bucket = rate.lock().unwrap_or_else(|e| e.into_inner());
+        if bucket.try_take(now) {
+            Ok(())
+        } else {
+            Err(bucket.wait(now))
         }
     }
 
@@ -116,20 +164,15 @@ impl Room {
         }
         // The queue holds the whole history plus the configured room for live messages.
         let (tx, rx) = mpsc::channel(self.queue + state.history.len());
-        for message in &state.history {
+        for (_, message) in &state.history {
             let _ = tx.try_send(message.clone());
         }
         Metrics::add(&self.metrics.messages_out, state.history.len() as u64);
         let (stop_tx, stop_rx) = oneshot::channel();
         let id = state.next_client;
         state.next_client += 1;
-        state.clients.insert(
-            id,
-            Slot {
-                queue: tx,
-                stop: stop_tx,
-            },
-        );
+        state.stops.insert(id, stop_tx);
+        Arc::make_mut(&mut state.members).push(Member { id, queue: tx });
         drop(state);
         self.running.fetch_add(1, Ordering::AcqRel);
         Metrics::add(&self.metrics.connections, 1);
@@ -153,9 +196,7 @@ impl Room {
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut state = self.lock();
-        let id = state.next_message;
-        state.next_message += 1;
+        let id = self.next_message.fetch_add(1, Ordering::Relaxed);
         let json = Outgoing {
             id,
             user: &message.user,
@@ -167,30 +208,45 @@ impl Room {
             &Message::text(json),
             &self.deflate,
         ));
+        let mut state = self.lock();
         if self.history > 0 {
-            if state.history.len() == self.history {
+            // Almost always at the end; a broadcast that overtook this one may be there.
+            let at = state
+                .history
+                .iter()
+                .rposition(|(other, _)| *other < id)
+                .map_or(0, |i| i + 1);
+            state.history.insert(at, (id, prepared.clone()));
+            if state.history.len() > self.history {
                 state.history.pop_front();
             }
-            state.history.push_back(prepared.clone());
         }
+        let members = state.members.clone();
+        drop(state);
         let mut slow = Vec::new();
         let mut sent = 0u64;
-        for (&client, slot) in &state.clients {
-            match slot.queue.try_send(prepared.clone()) {
+        for member in members.iter() {
+            match member.queue.try_send(prepared.clone()) {
                 Ok(()) => sent += 1,
-                // Full: too slow. Closed: its task ended and will leave; drop it now.
-                Err(_) => slow.push(client),
+                Err(TrySendError::Full(_)) => slow.push((member.id, true)),
+                // Its task ended and will leave; drop it now.
+                Err(TrySendError::Closed(_)) => slow.push((member.id, false)),
             }
         }
-        for client in slow {
-            if let Some(slot) = state.clients.remove(&client)
-                && !slot.queue.is_closed()
-            {
-                Metrics::add(&self.metrics.dropped_slow, 1);
-                let _ = slot.stop.send(Stop::TooSlow);
+        drop(members);
+        if !slow.is_empty() {
+            let mut state = self.lock();
+            Arc::make_mut(&mut state.members).retain(|m| !slow.iter().any(|(id, _)| *id == m.id));
+            for (client, full) in slow {
+                // Absent: another broadcast already told it.
+                if let Some(stop) = state.stops.remove(&client)
+                    && full
+                {
+                    Metrics::add(&self.metrics.dropped_slow, 1);
+                    let _ = stop.send(Stop::TooSlow);
+                }
             }
         }
-        drop(state);
         Metrics::add(&self.metrics.messages_broadcast, 1);
         Metrics::add(&self.metrics.messages_out, sent);
         id
@@ -198,7 +254,7 @@ impl Room {
 
     /// Clients in the room now.
     pub fn len(&self) -> usize {
-        self.lock().clients.len()
+        self.lock().members.len()
     }
 
     /// Whether the room has no client.
@@ -210,8 +266,9 @@ impl Room {
     pub fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        for (_, slot) in state.clients.drain() {
-            let _ = slot.stop.send(Stop::GoingAway);
+        state.members = Arc::new(Vec::new());
+        for (_, stop) in state.stops.drain() {
+            let _ = stop.send(Stop::GoingAway);
         }
     }
 
@@ -230,7 +287,11 @@ impl Room {
     }
 
     fn leave(&self, id: u64) {
-        self.lock().clients.remove(&id);
+        let mut state = self.lock();
+        if state.stops.remove(&id).is_some() || state.members.iter().any(|m| m.id == id) {
+            Arc::make_mut(&mut state.members).retain(|m| m.id != id);
+        }
+        drop(state);
         Metrics::sub(&self.metrics.connections, 1);
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.notify_waiters();
@@ -321,5 +382,36 @@ mod tests {
         assert!(!room.wait_idle(Duration::from_millis(10)).await);
         drop(guard);
         assert!(room.wait_idle(Duration::from_millis(10)).await);
+    }
+
+    #[test]
+    fn the_room_rate_limits_all_clients_together() {
+        let room = Room::new(
+            0,
+            8,
+            DeflateConfig::disabled(),
+            Arc::new(Metrics::default()),
+        )
+        .with_rate(10.0, 3);
+        let now = Instant::now();
+        assert_eq!((0..10).filter(|_| room.admit(now).is_ok()).count(), 3);
+        let wait = room.admit(now).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+        assert!(room.admit(now + Duration::from_millis(100)).is_ok());
+        // No limit: always admitted.
+        let free = room_of(0, 1);
+        assert!((0..1000).all(|_| free.admit(now).is_ok()));
+    }
+
+    fn room_of(history: usize, queue: usize) -> Room {
+        Room::new(
+            history,
+            queue,
+            DeflateConfig::disabled(),
+            Arc::new(Metrics::default()),
+        )
     }
 }

@@ -90,16 +90,40 @@ async fn messages_are_checked_cut_stamped_and_sent_to_everyone_sender_included()
         assert_eq!(content.chars().count(), 50);
         assert!(sixty.starts_with(content));
     }
+    // The sender alone is told that its message was cut, after the echo.
+    assert_eq!(
+        next_json(&mut bob).await,
+        serde_json::json!({"id": 3, "notice": "cut", "max_chars": 50})
+    );
     // Refused: the sender alone gets an error; nothing is broadcast.
     alice.send(r#"{"user":"Alice"}"#).await.unwrap();
     alice.send(Message::binary(vec![1, 2, 3])).await.unwrap();
     let e = next_json(&mut alice).await;
-    assert!(e["error"].as_str().unwrap().contains("expected"), "{e}");
+    assert_eq!(e["error"], "bad_shape", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("expected"), "{e}");
     let e = next_json(&mut alice).await;
-    assert!(e["error"].as_str().unwrap().contains("binary"), "{e}");
-    alice.send(say("Alice", "after the errors")).await.unwrap();
+    assert_eq!(e["error"], "binary", "{e}");
+    // A client-chosen cid: echoed to the sender alone, after the broadcast (and on a refusal).
+    alice
+        .send(r#"{"user":"Alice","content":"after the errors","cid":"c1"}"#)
+        .await
+        .unwrap();
     assert_eq!(next_json(&mut bob).await["id"], 4);
     assert_eq!(next_json(&mut alice).await["id"], 4);
+    assert_eq!(
+        next_json(&mut alice).await,
+        serde_json::json!({"ack": "c1", "id": 4})
+    );
+    alice
+        .send(r#"{"user":"Alice","content":"  ","cid":"c2"}"#)
+        .await
+        .unwrap();
+    let e = next_json(&mut alice).await;
+    assert_eq!(
+        (&e["error"], &e["cid"]),
+        (&"empty".into(), &"c2".into()),
+        "{e}"
+    );
     server.stop().await;
 }
 
@@ -137,16 +161,30 @@ async fn over_the_rate_and_size_limits_refused_then_abuse_closes_with_1008() {
     let mut ws = join(&server, &cookie).await;
     ws.send("x".repeat(101)).await.unwrap();
     let e = next_json(&mut ws).await;
-    assert!(e["error"].as_str().unwrap().contains("too large"), "{e}");
+    assert_eq!(
+        (&e["error"], &e["bytes"], &e["max"]),
+        (&"too_large".into(), &101.into(), &100.into()),
+        "{e}"
+    );
     for i in 0..2 {
         ws.send(format!("ok {i}")).await.unwrap();
         assert!(next_json(&mut ws).await["id"].is_u64());
     }
     // The burst of 3 is spent: refused with a clear error.
-    ws.send("one too many").await.unwrap();
+    ws.send(r#"{"content":"one too many","cid":"c3"}"#)
+        .await
+        .unwrap();
     let e = next_json(&mut ws).await;
+    assert_eq!(
+        (&e["error"], &e["cid"]),
+        (&"rate_limited".into(), &"c3".into()),
+        "{e}"
+    );
+    // The next token comes within a second (1 per second).
+    let retry = e["retry_ms"].as_u64().unwrap();
+    assert!((1..=1000).contains(&retry), "{e}");
     assert!(
-        e["error"].as_str().unwrap().starts_with("rate limit"),
+        e["message"].as_str().unwrap().starts_with("rate limit"),
         "{e}"
     );
     // Keep pushing: after 5 refusals in a row the server closes with 1008.
@@ -220,7 +258,8 @@ async fn hello_answers_with_the_last_word_and_says_bye_after_5_seconds() {
 
 #[tokio::test]
 async fn pages_health_and_metrics() {
-    let server = start(config()).await;
+    // `/metrics` on the public listener only when asked (`--metrics-listen same`).
+    let server = start(config().with_public_metrics(true)).await;
     let (status, head, body) = get(server.addr, "/").await;
     assert_eq!(status, 200);
     assert!(body.contains("id=\"messages\"") && body.contains("/chat.js"));
@@ -240,9 +279,13 @@ async fn pages_health_and_metrics() {
     let cookie = session_cookie(server.addr).await;
     let (_, head, _) = http(
         server.addr,
-        &format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n",
+            server.addr
+        ),
     )
     .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
 
     for (path, needle) in [
@@ -251,6 +294,7 @@ async fn pages_health_and_metrics() {
         ("/demo", "/demo.js"),
         ("/demo.js", "/hello"),
         ("/healthz", "ok"),
+        ("/config", r#"{"max_chars":50,"max_user_chars":32}"#),
     ] {
         let (status, _, body) = get(server.addr, path).await;
         assert_eq!(status, 200, "{path}");

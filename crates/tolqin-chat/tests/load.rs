@@ -29,6 +29,10 @@ fn a_thousand_clients_get_every_message_once_in_order_and_a_stalled_one_is_dropp
         .unwrap();
     let config = config()
         .with_rate(1e6, 1_000_000)
+        // This test measures the fan-out, not the limits (see hostile.rs for those): all
+        // 1,000 clients come from one address and the room takes every message.
+        .with_room_rate(1e6, 1_000_000)
+        .with_max_connections(10_000, 10_000)
         .with_max_chars(CONTENT_CHARS)
         .with_max_message_size(16 << 10)
         .with_client_queue(128)

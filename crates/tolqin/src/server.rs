@@ -10,6 +10,7 @@ use tolqin_proto::connection::UpgradeRequest;
 use tolqin_proto::{Connection, Event};
 
 use crate::socket::WebSocket;
+#[cfg(feature = "tls")]
 use crate::tls::{TlsServer, TlsStream};
 use crate::{Error, Options, Result, transport};
 
@@ -114,11 +115,18 @@ struct ConnectionLimit {
     open: AtomicUsize,
 }
 
-/// One slot of a connection limit, held by an open connection and freed when it is dropped.
-#[derive(Debug)]
-pub(crate) struct Permit(Arc<ConnectionLimit>);
+/// One slot of a connection limit, held by an open connection and freed when the last clone
+/// is dropped. [`Acceptor::check`] puts one in the extensions of the `101` response it returns,
+/// and [`WebSocket::from_upgraded`] keeps a clone, so a connection accepted through another
+/// HTTP server counts from `check` until both are dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Permit(#[allow(dead_code)] Arc<Slot>);
 
-impl Drop for Permit {
+/// The slot itself: frees its place in the limit when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<ConnectionLimit>);
+
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
@@ -137,7 +145,7 @@ impl ConnectionLimit {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(Permit(self.clone())),
+                Ok(_) => return Some(Permit(Arc::new(Slot(self.clone())))),
                 Err(now) => open = now,
             }
         }
@@ -254,6 +262,12 @@ impl Acceptor {
     /// Allows at most `max` open connections through this acceptor (and its clones): past
     /// it, an upgrade request gets `503 Service Unavailable` with `Retry-After: 1`, before
     /// any upgrade. A connection counts until its `WebSocket` (or read half) is dropped.
+    ///
+    /// The limit holds on both paths: [`accept`](Self::accept) and
+    /// [`check`](Self::check). On the `check` path a connection counts from the `101`
+    /// response `check` returns until both that response and the `WebSocket`
+    /// [`from_upgraded`](WebSocket::from_upgraded) made from it are dropped (a response that is
+    /// never used frees its place when dropped).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limit = Some(Arc::new(ConnectionLimit {
             max,
@@ -292,9 +306,14 @@ impl Acceptor {
     /// assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     /// ```
     ///
+    /// With [`max_connections`](Self::max_connections), the returned response holds one of
+    /// its places (in its extensions) and passes it on to
+    /// [`WebSocket::from_upgraded`]; past the limit, `check` refuses with 503.
+    ///
     /// # Errors
     /// A [`Reject`] to send instead: 400/405/426 for a malformed request (with the headers
-    /// RFC 6455 asks for), 403 for a foreign origin, or the hook's own refusal.
+    /// RFC 6455 asks for), 403 for a foreign origin, 503 (with `Retry-After: 1`) past
+    /// [`max_connections`](Self::max_connections), or the hook's own refusal.
     pub fn check(&self, request: &http::Request<()>) -> std::result::Result<Response<()>, Reject> {
         let valid = tolqin_proto::handshake::validate_request(request)
             .map_err(|e| self.handshake_reject(&e))?;
@@ -309,7 +328,15 @@ impl Acceptor {
             valid,
             deflate,
         };
-        self.decide(&upgrade)
+        let permit = match &self.limit {
+            Some(limit) => Some(limit.try_acquire().ok_or_else(too_many)?),
+            None => None,
+        };
+        let mut response = self.decide(&upgrade)?;
+        if let Some(permit) = permit {
+            response.extensions_mut().insert(permit);
+        }
+        Ok(response)
     }
 
     fn handshake_reject(&self, err: &tolqin_proto::handshake::HandshakeError) -> Reject {
@@ -373,11 +400,7 @@ impl Acceptor {
                     };
                     let result = match permit {
                         Some(_) => self.decide(&upgrade),
-                        None => Err(Reject::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "too many connections",
-                        )
-                        .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
+                        None => Err(too_many()),
                     };
                     let request = upgrade.request;
                     match result {
@@ -410,9 +433,13 @@ impl Acceptor {
     }
 }
 
+/// TLS, with the `tls` feature.
+#[cfg(feature = "tls")]
 impl Acceptor {
     /// Runs the TLS handshake with `tls`, then the opening handshake, both within the one
-    /// handshake timeout (a client that stalls in either is dropped).
+    /// handshake timeout (a client that stalls in either is dropped). With the `tls` feature
+    /// only; without it, wrap the stream in TLS of your own and call
+    /// [`accept`](Self::accept).
     ///
     /// ```no_run
     /// # async fn run() -> tolqin::Result<()> {
@@ -466,6 +493,12 @@ where
     Acceptor::new().accept(io).await
 }
 
+/// The refusal past [`Acceptor::max_connections`].
+fn too_many() -> Reject {
+    Reject::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections")
+        .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))
+}
+
 /// A copy of a request's head (method, URI, version, headers) with an empty body.
 fn clone_head(request: &http::Request<()>) -> http::Request<()> {
     let mut copy = http::Request::new(());
@@ -474,4 +507,43 @@ fn clone_head(request: &http::Request<()>) -> http::Request<()> {
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
     copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upgrade_request() -> http::Request<()> {
+        http::Request::get("/")
+            .header("host", "example.com")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-version", "13")
+            .body(())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn check_enforces_max_connections_until_the_socket_is_dropped() {
+        let acceptor = Acceptor::new().max_connections(1);
+        let first = acceptor.check(&upgrade_request()).unwrap();
+        assert_eq!(acceptor.open_connections(), Some(1));
+        let refused = acceptor.check(&upgrade_request()).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.headers()[http::header::RETRY_AFTER], "1");
+        // The socket made from the response keeps the place after the response is gone.
+        let (io, _peer) = tokio::io::duplex(64);
+        let ws = WebSocket::from_upgraded(io, &first, Options::default());
+        drop(first);
+        assert_eq!(acceptor.open_connections(), Some(1));
+        assert!(acceptor.check(&upgrade_request()).is_err());
+        drop(ws);
+        assert_eq!(acceptor.open_connections(), Some(0));
+        // A response that is never used frees its place when dropped.
+        drop(acceptor.check(&upgrade_request()).unwrap());
+        assert_eq!(acceptor.open_connections(), Some(0));
+        // Without a limit, nothing is counted.
+        assert!(Acceptor::new().check(&upgrade_request()).is_ok());
+    }
 }

@@ -162,10 +162,18 @@ where
 
     /// Wraps a transport whose opening handshake another HTTP server completed with
     /// `response` (from [`crate::Acceptor::check`]): subprotocol, extensions and
-    /// permessage-deflate are taken from it.
+    /// permessage-deflate are taken from it, and so is the place in
+    /// [`crate::Acceptor::max_connections`] that `check` took: it is freed when this socket is
+    /// dropped.
     pub fn from_upgraded(io: S, response: &http::Response<()>, options: Options) -> Self {
         let conn = Connection::from_response(Role::Server, options.protocol.clone(), response);
-        Self::from_connection(io, conn, Arc::new(options), None)
+        let mut ws = Self::from_connection(io, conn, Arc::new(options), None);
+        // `Acceptor::check`'s place in its connection limit, if it has one.
+        ws.reader.permit = response
+            .extensions()
+            .get::<crate::server::Permit>()
+            .cloned();
+        ws
     }
 
     /// Wraps a transport and a protocol core that is already open (after [`crate::accept`] or
