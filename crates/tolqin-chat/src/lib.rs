@@ -10,7 +10,7 @@
 //!   only the page's own origin (and [`ChatConfig::allow_origins`]) with a session cookie
 //!   may connect (403 / 401 otherwise): no cross-site WebSocket hijacking;
 //! - `/hello` and `/demo`: the article's hello demo;
-//! - `/session`, `/healthz`, `/metrics` (Prometheus text).
+//! - `/session`, `/healthz`; `/metrics` (Prometheus text) on its own listener (`--metrics-listen`).
 //!
 //! Each client has a token bucket (excess refused with an error, persistent abuse closed
 //! with 1008) and a bounded outgoing queue: a client that can't keep up is closed with 1008
