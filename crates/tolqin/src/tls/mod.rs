@@ -38,6 +38,7 @@
 mod client;
 mod error;
 mod pem;
+mod read_ahead;
 mod server;
 mod stream;
 

@@ -23,14 +23,16 @@ use rustls::{ClientConfig, CommonState, ProtocolVersion, ServerConfig, Supported
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::error::{TlsError, handshake_error};
+use super::read_ahead::ReadAhead;
 
 /// A TLS connection over the transport `S` (TCP, usually), as
 /// [`TlsServer::accept`](super::TlsServer::accept) and
 /// [`TlsClient::connect`](super::TlsClient::connect) return it: TLS 1.2 or 1.3, protected by
 /// rustls.
 pub struct TlsStream<S> {
-    /// Boxed: a connection is often moved, and rustls's state is large.
-    inner: Box<tokio_rustls::TlsStream<S>>,
+    /// Boxed: a connection is often moved, and rustls's state is large. rustls reads at most
+    /// 4 KiB at a time: [`ReadAhead`] serves it from one larger read.
+    inner: Box<tokio_rustls::TlsStream<ReadAhead<S>>>,
     protocol: ProtocolVersion,
     suite: SupportedCipherSuite,
 }
@@ -48,12 +50,12 @@ impl<S: fmt::Debug> fmt::Debug for TlsStream<S> {
 impl<S> TlsStream<S> {
     /// The transport.
     pub fn get_ref(&self) -> &S {
-        self.inner.get_ref().0
+        self.inner.get_ref().0.get_ref()
     }
 
     /// The transport, mutably (reading or writing it directly would corrupt the TLS stream).
     pub fn get_mut(&mut self) -> &mut S {
-        self.inner.get_mut().0
+        self.inner.get_mut().0.get_mut()
     }
 
     fn common(&self) -> &CommonState {
@@ -82,7 +84,7 @@ impl<S> TlsStream<S> {
     }
 
     /// After the handshake: what it settled, kept for the accessors that cannot fail.
-    fn new(inner: tokio_rustls::TlsStream<S>, peer: &str) -> crate::Result<Self> {
+    fn new(inner: tokio_rustls::TlsStream<ReadAhead<S>>, peer: &str) -> crate::Result<Self> {
         let common = inner.get_ref().1;
         let settled = common
             .protocol_version()
@@ -109,7 +111,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, io)
+        .connect(name, ReadAhead::new(io))
         .await
         .map_err(|e| handshake_io_error(e, peer))?;
     TlsStream::new(tokio_rustls::TlsStream::Client(tls), peer)
@@ -125,7 +127,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let tls = tokio_rustls::TlsAcceptor::from(config)
-        .accept(io)
+        .accept(ReadAhead::new(io))
         .await
         .map_err(|e| handshake_io_error(e, peer))?;
     TlsStream::new(tokio_rustls::TlsStream::Server(tls), peer)
