@@ -433,17 +433,9 @@ async fn plain_and_tls_mismatches_fail_cleanly() {
     assert!(matches!(err, TlsError::NotTls { .. }), "{err:?}");
 }
 
-/// `len` varied bytes (xorshift).
+/// `len` varied bytes (incompressible: a repeated pattern would trip the inflate ratio limit).
 fn varied(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    tolqin_testkit::noise(len, 1)
 }
 
 /// A directory removed when the test ends.

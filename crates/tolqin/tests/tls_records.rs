@@ -107,18 +107,8 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut tls: TlsStream<S>) -> std::
     }
 }
 
-/// Pseudo-random bytes and write sizes (no dependency on a random crate).
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+/// Pseudo-random bytes and write sizes.
+use tolqin_testkit::noise as pattern;
 
 /// Writes `data` in pieces of varied size (1 byte to 40 KiB: records split and joined),
 /// optionally refreshing the traffic keys midway; reads the echo back and compares.
